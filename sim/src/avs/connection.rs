@@ -1,0 +1,112 @@
+//! One device connection: its identity, activity and how to close it.
+//!
+//! Shared by the HTTP/2 loop, every stream on it, and the device registry
+//! (which may ask an older connection of the same device to go away).
+
+use crate::avs::devices::Device;
+use crate::clock;
+use crate::journal::{Face, Kind, Record};
+use crate::state::{ListenerInfo, State};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use tokio_util::sync::CancellationToken;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Why a connection is being closed by the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The same device opened a downchannel on a newer connection.
+    Superseded,
+    /// The simulator is shutting down.
+    Shutdown,
+}
+
+/// A connection from a device (or any client) to an AVS listener.
+pub struct Connection {
+    pub id: u64,
+    pub listener: ListenerInfo,
+    pub peer: SocketAddr,
+    /// `h2` or `http/1.1`.
+    pub protocol: &'static str,
+    /// Cancelled to make the connection send GOAWAY and end its downchannel.
+    pub closing: CancellationToken,
+    close_reason: OnceLock<CloseReason>,
+    last_activity_ms: AtomicU64,
+    device: OnceLock<Arc<Device>>,
+}
+
+impl Connection {
+    pub fn new(listener: ListenerInfo, peer: SocketAddr, protocol: &'static str) -> Arc<Connection> {
+        Arc::new(Connection {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            listener,
+            peer,
+            protocol,
+            closing: CancellationToken::new(),
+            close_reason: OnceLock::new(),
+            last_activity_ms: AtomicU64::new(clock::mono_ms()),
+            device: OnceLock::new(),
+        })
+    }
+
+    /// The device this connection belongs to (the first one to authenticate).
+    pub fn device(&self) -> Option<&Arc<Device>> {
+        self.device.get()
+    }
+
+    pub fn bind_device(&self, device: &Arc<Device>) {
+        let _ = self.device.set(device.clone());
+    }
+
+    /// Ask the connection to close (GOAWAY, then drain).
+    pub fn close(&self, reason: CloseReason) {
+        let _ = self.close_reason.set(reason);
+        self.closing.cancel();
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason.get().copied()
+    }
+
+    /// Record activity (a request, `GET /ping` or a PING frame). A gap longer
+    /// than the configured interval breaks the device's activity rule.
+    pub fn touch(&self, state: &State, evidence: u64) {
+        let now = clock::mono_ms();
+        let before = self.last_activity_ms.swap(now, Ordering::Relaxed);
+        let limit = clock::as_ms(state.config.conformance.activity_interval);
+        if let Some(device) = self.device() {
+            device.activity_gap(now.saturating_sub(before), limit, evidence);
+        }
+    }
+
+    /// Milliseconds since the last activity.
+    pub fn idle_ms(&self) -> u64 {
+        clock::mono_ms().saturating_sub(self.last_activity_ms.load(Ordering::Relaxed))
+    }
+
+    /// Journal a record about this connection.
+    pub fn journal(&self, state: &State, record: Record) -> u64 {
+        let mut record = record.connection(self.id);
+        if record.device.is_none() {
+            record.device = self.device().map(|d| d.id.to_string());
+        }
+        state.journal.record(record)
+    }
+
+    /// Journal the opening of the connection.
+    pub fn journal_open(&self, state: &State) -> u64 {
+        self.journal(
+            state,
+            Record::new(Face::Server, Kind::ConnectionOpen, format!("{} connection from {}", self.protocol, self.peer))
+                .body(serde_json::json!({
+                    "listener": &*self.listener.name,
+                    "region": &*self.listener.region,
+                    "local": self.listener.addr.to_string(),
+                    "peer": self.peer.to_string(),
+                    "protocol": self.protocol,
+                })),
+        )
+    }
+}

@@ -1,0 +1,259 @@
+//! The device registry: what the simulator knows about each device, and the
+//! queue that feeds its downchannel.
+//!
+//! Per-device state is small (a few hundred bytes plus a bounded queue) and
+//! guarded by a plain mutex that is never held across `.await`.
+
+use crate::avs::conformance::{Conformance, RuleReport};
+use crate::avs::connection::{CloseReason, Connection};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+
+/// Exceptions kept per device.
+const MAX_EXCEPTIONS: usize = 8;
+
+/// A directive waiting to be written to a downchannel.
+#[derive(Debug, Clone)]
+pub struct Push {
+    /// The part body: directive JSON, or raw bytes to provoke an exception.
+    pub body: Bytes,
+    /// `Namespace.Name`, or `raw` for raw bytes.
+    pub name: String,
+    pub message_id: Option<String>,
+    /// Whether `body` is a well-formed directive (false for raw pushes).
+    pub well_formed: bool,
+}
+
+/// Why a push was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    #[error("device {0:?} has no open downchannel")]
+    NoDownchannel(String),
+    #[error("device {0:?} has {1} directives queued already")]
+    QueueFull(String, usize),
+}
+
+/// The live downchannel of a device.
+struct DownchannelLink {
+    conn: Arc<Connection>,
+    tx: mpsc::Sender<Push>,
+}
+
+/// An ExceptionEncountered the device sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionRecord {
+    pub unparsed_directive: String,
+    pub error_type: String,
+    pub message: Option<String>,
+    pub journal_id: u64,
+}
+
+/// One declared interface from the Capabilities API.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Interface {
+    pub interface: String,
+    pub version: String,
+}
+
+/// Mutable per-device state.
+#[derive(Default)]
+pub struct DeviceState {
+    downchannel: Option<DownchannelLink>,
+    pub region: Option<Arc<str>>,
+    pub connected_at: Option<String>,
+    pub last_event: Option<(String, String)>,
+    pub firmware: Option<String>,
+    pub capabilities: Option<Vec<Interface>>,
+    /// The context of the last SynchronizeState.
+    pub last_state: Option<Value>,
+    pub inactive_seconds: Option<u64>,
+    pub exceptions: VecDeque<ExceptionRecord>,
+    pub conformance: Conformance,
+}
+
+impl DeviceState {
+    /// Whether `conn` carries this device's open downchannel.
+    pub fn downchannel_on(&self, conn: u64) -> bool {
+        self.downchannel.as_ref().is_some_and(|d| d.conn.id == conn && !d.tx.is_closed())
+    }
+
+    /// Whether the device declared System 1.1 or later; `None` when it declared nothing.
+    pub fn declares_system_1_1(&self) -> Option<bool> {
+        let caps = self.capabilities.as_ref()?;
+        Some(caps.iter().any(|i| i.interface == "System" && version_at_least(&i.version, (1, 1))))
+    }
+
+    pub fn record_exception(&mut self, e: ExceptionRecord) {
+        if self.exceptions.len() == MAX_EXCEPTIONS {
+            self.exceptions.pop_front();
+        }
+        self.exceptions.push_back(e);
+    }
+}
+
+fn version_at_least(v: &str, min: (u32, u32)) -> bool {
+    let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= min
+}
+
+/// A device.
+pub struct Device {
+    pub id: Arc<str>,
+    state: Mutex<DeviceState>,
+}
+
+impl Device {
+    pub fn lock(&self) -> MutexGuard<'_, DeviceState> {
+        self.state.lock().expect("device lock poisoned")
+    }
+
+    /// Make `conn` this device's downchannel; returns the receiver the
+    /// downchannel task drains. An older connection of the device is asked
+    /// to go away (one connection per device, as AVS does).
+    pub fn open_downchannel(&self, conn: &Arc<Connection>, queue: usize) -> mpsc::Receiver<Push> {
+        let (tx, rx) = mpsc::channel(queue);
+        let old = {
+            let mut s = self.lock();
+            s.region = Some(conn.listener.region.clone());
+            s.connected_at = Some(crate::clock::wall_rfc3339());
+            s.downchannel.replace(DownchannelLink { conn: conn.clone(), tx })
+        };
+        // Dropping the old sender ends the old downchannel stream.
+        if let Some(old) = old.filter(|o| o.conn.id != conn.id) {
+            old.conn.close(CloseReason::Superseded);
+        }
+        rx
+    }
+
+    /// The downchannel on `conn` ended; forget it if it is still the current one.
+    pub fn downchannel_closed(&self, conn: u64) {
+        let mut s = self.lock();
+        if s.downchannel.as_ref().is_some_and(|d| d.conn.id == conn) {
+            s.downchannel = None;
+        }
+    }
+
+    /// Queue a directive for the downchannel.
+    pub fn push(&self, push: Push) -> Result<(), PushError> {
+        let s = self.lock();
+        let link = s.downchannel.as_ref().filter(|d| !d.tx.is_closed());
+        let link = link.ok_or_else(|| PushError::NoDownchannel(self.id.to_string()))?;
+        link.tx.try_send(push).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => PushError::QueueFull(self.id.to_string(), link.tx.max_capacity()),
+            mpsc::error::TrySendError::Closed(_) => PushError::NoDownchannel(self.id.to_string()),
+        })
+    }
+
+    /// Whether the device has an open downchannel.
+    pub fn connected(&self) -> bool {
+        self.lock().downchannel.as_ref().is_some_and(|d| !d.tx.is_closed())
+    }
+
+    /// Record an activity gap (from the connection's activity clock).
+    pub fn activity_gap(&self, gap_ms: u64, limit_ms: u64, evidence: u64) {
+        use crate::avs::conformance::Rule;
+        let mut s = self.lock();
+        if gap_ms > limit_ms {
+            s.conformance.fail(
+                Rule::Activity,
+                &[evidence],
+                format!("{gap_ms} ms without activity on the connection (limit {limit_ms} ms)"),
+            );
+        } else {
+            s.conformance.pass(Rule::Activity, evidence);
+        }
+    }
+
+    /// The conformance report, including an activity check of the open connection.
+    pub fn conformance(&self, limit_ms: u64) -> Vec<RuleReport> {
+        let idle = {
+            let s = self.lock();
+            s.downchannel.as_ref().map(|d| d.conn.idle_ms())
+        };
+        if let Some(idle) = idle.filter(|i| *i > limit_ms) {
+            self.activity_gap(idle, limit_ms, 0);
+        }
+        self.lock().conformance.report()
+    }
+
+    /// A summary for the control API.
+    pub fn summary(&self) -> DeviceSummary {
+        let s = self.lock();
+        DeviceSummary {
+            id: self.id.to_string(),
+            connected: s.downchannel.as_ref().is_some_and(|d| !d.tx.is_closed()),
+            region: s.region.as_deref().map(str::to_string),
+            connected_at: s.connected_at.clone(),
+            last_event: s.last_event.as_ref().map(|(name, at)| serde_json::json!({"name": name, "at": at})),
+            firmware: s.firmware.clone(),
+            capabilities: s.capabilities.clone(),
+            inactive_seconds: s.inactive_seconds,
+            last_state: s.last_state.clone(),
+            exceptions: s.exceptions.iter().cloned().collect(),
+        }
+    }
+}
+
+/// A device as the control API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceSummary {
+    pub id: String,
+    pub connected: bool,
+    pub region: Option<String>,
+    pub connected_at: Option<String>,
+    pub last_event: Option<Value>,
+    pub firmware: Option<String>,
+    pub capabilities: Option<Vec<Interface>>,
+    pub inactive_seconds: Option<u64>,
+    pub last_state: Option<Value>,
+    pub exceptions: Vec<ExceptionRecord>,
+}
+
+/// All devices, by id.
+pub struct Devices {
+    map: Mutex<HashMap<Arc<str>, Arc<Device>>>,
+    /// Capacity of each downchannel queue.
+    pub queue: usize,
+}
+
+impl Devices {
+    pub fn new(queue: usize) -> Devices {
+        Devices { map: Mutex::new(HashMap::new()), queue }
+    }
+
+    /// The device with `id`, created on first sight.
+    pub fn get_or_create(&self, id: &Arc<str>) -> Arc<Device> {
+        let mut map = self.map.lock().expect("devices lock poisoned");
+        map.entry(id.clone())
+            .or_insert_with(|| Arc::new(Device { id: id.clone(), state: Mutex::new(DeviceState::default()) }))
+            .clone()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Device>> {
+        self.map.lock().expect("devices lock poisoned").get(id).cloned()
+    }
+
+    /// Every device, sorted by id.
+    pub fn list(&self) -> Vec<Arc<Device>> {
+        let mut all: Vec<_> = self.map.lock().expect("devices lock poisoned").values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_versions() {
+        assert!(version_at_least("1.1", (1, 1)));
+        assert!(version_at_least("1.2", (1, 1)));
+        assert!(version_at_least("2.0", (1, 1)));
+        assert!(!version_at_least("1.0", (1, 1)));
+    }
+}

@@ -1,0 +1,230 @@
+//! `POST /v20160207/events`: read a streaming multipart event, apply the
+//! System rules, answer.
+//!
+//! Full duplex: the answer is decided as soon as the JSON part is complete.
+//! Errors and directive answers go out at once, while the audio may still
+//! be streaming; a plain 204 waits for the end of the body. The audio is
+//! hashed as it passes and never buffered.
+
+use crate::avs::connection::Connection;
+use crate::avs::devices::Device;
+use crate::avs::downchannel::error_record;
+use crate::avs::event::{EventMessage, EventReader};
+use crate::avs::exception::AvsError;
+use crate::avs::multipart::{self, related};
+use crate::avs::respond;
+use crate::avs::system::{self, Reply};
+use crate::journal::{Face, Kind, Record};
+use crate::state::State;
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{RecvStream, SendStream};
+use http::{Request, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Where the answer stands while the body is still arriving.
+enum Answer {
+    /// Nothing sent yet.
+    Undecided,
+    /// 204 once the body ends.
+    NoContentAtEnd,
+    /// A multipart answer is open; close it when the body ends.
+    Streaming { send: SendStream<Bytes> },
+    /// An error was sent; the rest of the body is drained and dropped.
+    Done,
+}
+
+struct Ctx {
+    state: Arc<State>,
+    conn: Arc<Connection>,
+    device: Arc<Device>,
+    stream: u32,
+}
+
+/// Serve an events request.
+pub async fn serve(state: Arc<State>, conn: Arc<Connection>, req: Request<RecvStream>, mut respond: SendResponse<Bytes>) {
+    let stream = respond.stream_id().as_u32();
+    let (parts, body) = req.into_parts();
+    let device = match crate::avs::auth::device(&state, &parts.headers) {
+        Ok(d) => d,
+        Err(e) => {
+            conn.journal(&state, Record::new(Face::Avs, Kind::Request, "POST /v20160207/events").stream(stream));
+            reject(&state, &conn, &mut respond, &e, stream, None);
+            drain(body).await;
+            return;
+        }
+    };
+    conn.bind_device(&device);
+    let ctx = Ctx { state, conn, device, stream };
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let boundary = match boundary_of(content_type) {
+        Ok(b) => b,
+        Err(e) => {
+            let id = ctx.request_record(json!({"content_type": content_type}), "POST /v20160207/events");
+            ctx.conn.touch(&ctx.state, id);
+            reject(&ctx.state, &ctx.conn, &mut respond, &e, stream, Some(&ctx.device.id));
+            drain(body).await;
+            return;
+        }
+    };
+    read_and_answer(&ctx, body, &boundary, &mut respond).await;
+}
+
+fn boundary_of(content_type: &str) -> Result<String, AvsError> {
+    if !multipart::media_type(content_type).to_ascii_lowercase().starts_with("multipart/") {
+        return Err(AvsError::UnsupportedMediaType(format!(
+            "events must be multipart/form-data, got content-type {content_type:?}"
+        )));
+    }
+    multipart::boundary(content_type).map_err(|e| AvsError::InvalidRequest(e.to_string()))
+}
+
+async fn read_and_answer(ctx: &Ctx, mut body: RecvStream, boundary: &str, respond: &mut SendResponse<Bytes>) {
+    let cfg = &ctx.state.config.avs;
+    let mut reader = EventReader::new(boundary, cfg.max_json_bytes, cfg.max_event_bytes);
+    let mut answer = Answer::Undecided;
+    let mut saw_metadata = false;
+    while let Some(chunk) = body.data().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.note(Kind::Reset, format!("request body ended abnormally: {e}"));
+                return;
+            }
+        };
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if matches!(answer, Answer::Done) {
+            continue;
+        }
+        match reader.feed(&chunk) {
+            Ok(Some(metadata)) => {
+                saw_metadata = true;
+                answer = ctx.on_metadata(&metadata, respond);
+            }
+            Ok(None) => {}
+            Err(e) => answer = ctx.fail(answer, respond, &e, saw_metadata),
+        }
+    }
+    if matches!(answer, Answer::Done) {
+        return;
+    }
+    match reader.finish() {
+        Ok(attachments) => {
+            for a in &attachments {
+                let summary = format!("attachment {} ({} bytes)", a.name.as_deref().unwrap_or("?"), a.bytes);
+                ctx.record(Record::new(Face::Avs, Kind::Attachment, summary).body(json!(a)));
+            }
+            ctx.finish(answer, respond);
+        }
+        Err(e) => {
+            if !saw_metadata {
+                ctx.request_record(json!(null), "POST /v20160207/events (unreadable)");
+            }
+            ctx.fail(answer, respond, &e, true);
+        }
+    }
+}
+
+impl Ctx {
+    fn record(&self, r: Record) -> u64 {
+        self.conn.journal(&self.state, r.device(&*self.device.id).stream(self.stream))
+    }
+
+    fn note(&self, kind: Kind, summary: String) {
+        self.record(Record::new(Face::Avs, kind, summary));
+    }
+
+    fn request_record(&self, body: serde_json::Value, summary: &str) -> u64 {
+        self.record(Record::new(Face::Avs, Kind::Request, summary).body(body))
+    }
+
+    /// The JSON part is complete: judge the event and decide the answer.
+    fn on_metadata(&self, metadata: &[u8], respond: &mut SendResponse<Bytes>) -> Answer {
+        let event = EventMessage::from_json(metadata);
+        let (summary, body) = match &event {
+            Ok(ev) => (ev.qualified(), ev.raw.clone()),
+            Err(_) => ("POST /v20160207/events (bad metadata)".into(), json!(String::from_utf8_lossy(metadata))),
+        };
+        let id = self.request_record(body, &summary);
+        self.conn.touch(&self.state, id);
+        let outcome = event.and_then(|ev| system::handle(&self.state, &self.device, &self.conn, &ev, id));
+        match outcome {
+            Ok(Reply::NoContent) => Answer::NoContentAtEnd,
+            Ok(Reply::Directives(directives)) => self.stream_directives(respond, directives),
+            Err(e) => self.fail(Answer::Undecided, respond, &e, true),
+        }
+    }
+
+    fn stream_directives(&self, respond: &mut SendResponse<Bytes>, directives: Vec<serde_json::Value>) -> Answer {
+        let boundary = related::new_boundary();
+        let head = respond::head(StatusCode::OK, Some(&related::content_type(&boundary)));
+        let Ok(mut send) = respond.send_response(head, false) else { return Answer::Done };
+        self.record(Record::new(Face::Avs, Kind::Response, "200 multipart/related").body(json!({"status": 200})));
+        let _ = send.send_data(related::response_start(&boundary), false);
+        // The last part's delimiter stays open: whether more follow is known when the body ends.
+        let count = directives.len();
+        for (i, d) in directives.into_iter().enumerate() {
+            let next = if i + 1 == count { related::Next::Unknown } else { related::Next::More };
+            let part = related::json_part(&boundary, d.to_string().as_bytes(), next);
+            let _ = send.send_data(part, false);
+            let name = format!(
+                "{}.{}",
+                d.pointer("/directive/header/namespace").and_then(|v| v.as_str()).unwrap_or("?"),
+                d.pointer("/directive/header/name").and_then(|v| v.as_str()).unwrap_or("?")
+            );
+            self.record(Record::new(Face::Avs, Kind::Directive, name).body(d));
+        }
+        Answer::Streaming { send }
+    }
+
+    /// Answer with an error if nothing was sent yet; else cut the answer short.
+    fn fail(&self, answer: Answer, respond: &mut SendResponse<Bytes>, e: &AvsError, metadata_seen: bool) -> Answer {
+        if !metadata_seen {
+            self.request_record(json!(null), "POST /v20160207/events (unreadable)");
+        }
+        match answer {
+            Answer::Undecided | Answer::NoContentAtEnd => {
+                reject(&self.state, &self.conn, respond, e, self.stream, Some(&self.device.id));
+            }
+            Answer::Streaming { mut send, .. } => {
+                send.send_reset(h2::Reason::CANCEL);
+                self.note(Kind::Reset, format!("RST_STREAM CANCEL: {e}"));
+            }
+            Answer::Done => {}
+        }
+        Answer::Done
+    }
+
+    /// The body ended cleanly: send what is owed.
+    fn finish(&self, answer: Answer, respond: &mut SendResponse<Bytes>) {
+        match answer {
+            Answer::NoContentAtEnd => {
+                let _ = respond::empty(respond, StatusCode::NO_CONTENT);
+                self.record(Record::new(Face::Avs, Kind::Response, "204").body(json!({"status": 204})));
+            }
+            Answer::Streaming { mut send, .. } => {
+                // Turn the open delimiter into the closing one.
+                let _ = send.send_data(related::last(), true);
+                self.record(Record::new(Face::Avs, Kind::Response, "multipart/related complete"));
+            }
+            Answer::Undecided => {
+                let e = AvsError::InvalidRequest("event body has no JSON metadata part".into());
+                reject(&self.state, &self.conn, respond, &e, self.stream, Some(&self.device.id));
+            }
+            Answer::Done => {}
+        }
+    }
+}
+
+fn reject(state: &State, conn: &Connection, respond: &mut SendResponse<Bytes>, e: &AvsError, stream: u32, device: Option<&str>) {
+    conn.journal(state, error_record(&e.to_json(), e.status(), stream, device));
+    let _ = respond::error(respond, e);
+}
+
+/// Read and drop the rest of a body so the client can finish sending it.
+async fn drain(mut body: RecvStream) {
+    while let Some(Ok(chunk)) = body.data().await {
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+}

@@ -1,0 +1,108 @@
+//! The HTTP/2 connection loop of the AVS face.
+//!
+//! Drives `h2::server` directly (not hyper) because the AVS face needs
+//! stream-level control: a downchannel that never ends, answers sent before
+//! the request body ends, GOAWAY on demand, and (later) RST_STREAM faults.
+//! The loop is a `select!` over new streams, the connection's close signal
+//! and a drain deadline once GOAWAY went out.
+
+use crate::avs::connection::{CloseReason, Connection};
+use crate::avs::frames::{FrameObserver, Sniffed};
+use crate::journal::{Face, Kind, Record};
+use crate::state::State;
+use bytes::Bytes;
+use h2::server::SendResponse;
+use http::Request;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::task::TaskTracker;
+
+struct PingWatch {
+    state: Arc<State>,
+    conn: Arc<Connection>,
+}
+
+impl FrameObserver for PingWatch {
+    fn ping(&self) {
+        let id = self.conn.journal(&self.state, Record::new(Face::Avs, Kind::PingFrame, "PING frame"));
+        self.conn.touch(&self.state, id);
+    }
+}
+
+/// Serve one HTTP/2 connection until it closes.
+pub async fn serve<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO, tasks: TaskTracker)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let watch = Arc::new(PingWatch { state: state.clone(), conn: conn.clone() });
+    let io = Sniffed::new(io, watch);
+    let handshake = h2::server::Builder::new()
+        .max_concurrent_streams(state.config.avs.max_concurrent_streams)
+        .handshake::<_, Bytes>(io);
+    let mut h2 = match handshake.await {
+        Ok(h2) => h2,
+        Err(e) => {
+            conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, format!("HTTP/2 handshake failed: {e}")));
+            return;
+        }
+    };
+    let router = crate::public::router(state.clone());
+    let grace = state.config.avs.drain_grace;
+    let mut drain_deadline: Option<crate::clock::Instant> = None;
+    let close_note = loop {
+        tokio::select! {
+            accepted = h2.accept() => match accepted {
+                Some(Ok((req, respond))) => {
+                    let (state, conn, router) = (state.clone(), conn.clone(), router.clone());
+                    tasks.spawn(route(state, conn, router, req, respond));
+                }
+                Some(Err(e)) => break format!("connection error: {e}"),
+                None => break "connection closed".to_string(),
+            },
+            _ = conn.closing.cancelled(), if drain_deadline.is_none() => {
+                h2.graceful_shutdown();
+                drain_deadline = Some(crate::clock::now() + grace);
+                let why = match conn.close_reason() {
+                    Some(CloseReason::Superseded) => "the device opened a newer connection",
+                    _ => "the simulator is shutting down",
+                };
+                conn.journal(&state, Record::new(Face::Avs, Kind::Goaway, format!("GOAWAY NO_ERROR: {why}")));
+            }
+            _ = state.shutdown.cancelled(), if drain_deadline.is_none() && !conn.closing.is_cancelled() => {
+                conn.close(CloseReason::Shutdown);
+            }
+            _ = sleep_until(drain_deadline) => {
+                h2.abrupt_shutdown(h2::Reason::NO_ERROR);
+                drain_deadline = Some(crate::clock::now() + grace);
+            }
+        }
+    };
+    // Wake stream tasks still waiting on this connection.
+    conn.closing.cancel();
+    conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, close_note));
+}
+
+async fn sleep_until(deadline: Option<crate::clock::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Dispatch one stream by path.
+async fn route(
+    state: Arc<State>,
+    conn: Arc<Connection>,
+    router: axum::Router,
+    req: Request<h2::RecvStream>,
+    respond: SendResponse<Bytes>,
+) {
+    let method = req.method().clone();
+    match (method, req.uri().path()) {
+        (http::Method::GET, "/v20160207/directives") => {
+            crate::avs::downchannel::serve(state, conn, req, respond).await
+        }
+        (http::Method::POST, "/v20160207/events") => crate::avs::events::serve(state, conn, req, respond).await,
+        _ => crate::bridge::serve_h2(router, conn, req, respond).await,
+    }
+}

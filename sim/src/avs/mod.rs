@@ -1,0 +1,24 @@
+//! The AVS device face: what AVS device firmware talks to.
+//!
+//! - `h2conn`: the HTTP/2 connection loop (h2 driven directly) and routing.
+//! - `downchannel`, `events`: the two streaming paths.
+//! - `multipart`, `event`: the framing and the event body (pure).
+//! - `system`, `conformance`: the System interface's rules, per device.
+//! - `devices`, `connection`: who is connected where, and their queues.
+//! - `frames`: watches client frames for PINGs (activity).
+//! - `exception`, `respond`, `auth`, `directive`: answers, tokens, directives.
+
+pub mod auth;
+pub mod conformance;
+pub mod connection;
+pub mod devices;
+pub mod directive;
+pub mod downchannel;
+pub mod event;
+pub mod events;
+pub mod exception;
+pub mod frames;
+pub mod h2conn;
+pub mod multipart;
+pub mod respond;
+pub mod system;

@@ -1,0 +1,92 @@
+//! Serving request/response routes (ping, LWA, Capabilities) through one
+//! axum `Router`, whether the request came as an HTTP/2 stream that `h2`
+//! accepted or over HTTP/1.1 through hyper.
+//!
+//! Only the streaming AVS paths need raw `h2`; everything else is plain
+//! request → response, so it is written once as axum handlers and reached
+//! from both transports here.
+
+use crate::avs::connection::Connection;
+use crate::avs::exception::AvsError;
+use crate::state::State;
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use h2::server::SendResponse;
+use http::Request;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// Largest body a request/response route accepts.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Give a request what every public route needs: the connection it came
+/// on, and a lower-cased `/auth/o2/` path (the SDK sends `/auth/O2/`).
+pub fn prepare(req: &mut Request<Body>, conn: &Arc<Connection>) {
+    req.extensions_mut().insert(conn.clone());
+    let path = req.uri().path();
+    if path.to_ascii_lowercase().starts_with("/auth/o2/") && path.bytes().any(|b| b.is_ascii_uppercase()) {
+        let lower = path.to_ascii_lowercase();
+        let pq = match req.uri().query() {
+            Some(q) => format!("{lower}?{q}"),
+            None => lower,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = pq.parse().ok();
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+/// Serve one HTTP/2 stream through the public router.
+pub async fn serve_h2(router: axum::Router, conn: Arc<Connection>, req: Request<h2::RecvStream>, mut respond: SendResponse<Bytes>) {
+    let (parts, mut body) = req.into_parts();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let Ok(chunk) = chunk else { return };
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if buf.len() + chunk.len() > MAX_BODY {
+            let e = AvsError::InvalidRequest(format!("request body exceeds {MAX_BODY} bytes"));
+            let _ = crate::avs::respond::error(&mut respond, &e);
+            return;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let mut req = Request::from_parts(parts, Body::from(buf.freeze()));
+    prepare(&mut req, &conn);
+    let Ok(resp) = router.oneshot(req).await;
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let mut head = http::Response::from_parts(parts, ());
+    head.headers_mut().remove(http::header::CONNECTION);
+    head.headers_mut().remove(http::header::TRANSFER_ENCODING);
+    let Ok(mut send) = respond.send_response(head, bytes.is_empty()) else { return };
+    if !bytes.is_empty() {
+        let _ = send.send_data(bytes, true);
+    }
+}
+
+/// Serve an HTTP/1.1 connection through the public router.
+pub async fn serve_http1<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let router = crate::public::router(state.clone());
+    let conn2 = conn.clone();
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let mut req = req.map(Body::new);
+        prepare(&mut req, &conn2);
+        router.clone().oneshot(req)
+    });
+    let http = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    tokio::pin!(http);
+    tokio::select! {
+        _ = http.as_mut() => {}
+        _ = state.shutdown.cancelled() => {
+            http.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(state.config.avs.drain_grace, http).await;
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The command line: `avs-sim serve` and `avs-sim certs`.
+
+use crate::config::{AuthMode, Config};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// avs-sim: an offline stand-in for the Alexa cloud (AVS for devices, LWA,
+/// the Capabilities API), for laptops and CI.
+#[derive(Debug, Parser)]
+#[command(name = "avs-sim", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the simulator until SIGINT/SIGTERM (then drain open streams and exit 0).
+    ///
+    /// Settings come from built-in defaults, then --config FILE, then
+    /// AVS_SIM_* environment variables (the key path in upper case joined by
+    /// `_`, e.g. AVS_SIM_LISTEN_AVS=127.0.0.1:443, AVS_SIM_AUTH=strict,
+    /// AVS_SIM_AVS_MAX_EVENT_BYTES=1000000), then these flags.
+    Serve(ServeArgs),
+    /// Generate (or reuse) the local CA and the server certificate.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file; every key has a default, so none is needed.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// AVS listener: TLS with ALPN h2 and http/1.1 [config: listen.avs; default 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR")]
+    pub avs_listen: Option<SocketAddr>,
+    /// Plaintext listener: h2c prior knowledge and HTTP/1.1 [config: listen.plain; default 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub plain_listen: Option<SocketAddr>,
+    /// Control API listener [config: listen.control; default 127.0.0.1:9090].
+    #[arg(long, value_name = "ADDR")]
+    pub control_listen: Option<SocketAddr>,
+    /// Directory of the CA and server certificate [config: certs.dir; default certs].
+    #[arg(long, value_name = "DIR")]
+    pub certs: Option<PathBuf>,
+    /// Also append every journal entry to this JSONL file [config: journal.file].
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// lenient: any token is accepted and is the device id; strict: only known, unexpired tokens [config: auth].
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AuthArg {
+    Lenient,
+    Strict,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CertsArgs {
+    /// Where to write ca.pem, ca.key, server.pem, server.key.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// An extra host name or IP address for the server certificate (repeatable).
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Certs(args) => certs(args),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("avs_sim=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// The config `serve` runs with: file, environment, then flags.
+pub fn serve_config(args: &ServeArgs, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, crate::config::ConfigError> {
+    let mut config = Config::load(args.config.as_deref(), env)?;
+    if let Some(a) = args.avs_listen {
+        config.listen.avs = a;
+    }
+    if let Some(a) = args.plain_listen {
+        config.listen.plain = a;
+    }
+    if let Some(a) = args.control_listen {
+        config.listen.control = a;
+    }
+    if let Some(d) = &args.certs {
+        config.certs.dir = d.clone();
+    }
+    if let Some(j) = &args.journal {
+        config.journal.file = Some(j.clone());
+    }
+    if let Some(a) = args.auth {
+        config.auth = match a {
+            AuthArg::Lenient => AuthMode::Lenient,
+            AuthArg::Strict => AuthMode::Strict,
+        };
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match serve_config(&args, std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("avs-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("avs-sim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listeners = match crate::server::Listeners::bind(&config).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("avs-sim: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let sim = match crate::server::Sim::new(config, listeners).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("avs-sim: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        for line in sim.banner() {
+            println!("{line}");
+        }
+        sim.run(shutdown_signal()).await;
+        println!("avs-sim: stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn certs(args: CertsArgs) -> ExitCode {
+    match crate::tls::ensure_certs(&args.out, &args.hosts) {
+        Ok(paths) => {
+            println!("avs-sim: CA certificate {}", paths.ca_cert.display());
+            println!("avs-sim: server certificate {}", paths.server_cert.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("avs-sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The simulator's configuration: one serde model for every face.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file (`--config`),
+//! `AVS_SIM_*` environment variables, command-line flags. Every key has a
+//! default, so no file is needed. `validate` reports every problem at once.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How AVS, LWA and Capabilities requests are authorized.
+    pub auth: AuthMode,
+    pub listen: Listen,
+    pub certs: Certs,
+    pub avs: Avs,
+    pub lwa: Lwa,
+    pub conformance: Conformance,
+    pub journal: JournalConfig,
+    /// Devices known before they connect: an id and the bearer token they use.
+    pub devices: Vec<DeviceDecl>,
+    /// Extra AVS TLS listeners, one per simulated region, so `SetEndpoint`
+    /// can send a device to another local port.
+    pub regions: Vec<Region>,
+}
+
+/// `lenient` accepts any non-empty token (the token is the device id);
+/// `strict` accepts only tokens it minted or that `[[devices]]` declares, and
+/// honours their expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    Lenient,
+    Strict,
+}
+
+/// Listener addresses. Port 0 picks a free port (the bound one is printed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// TLS with ALPN `h2` and `http/1.1`.
+    pub avs: SocketAddr,
+    /// Plaintext: h2c with prior knowledge and HTTP/1.1 on one port.
+    pub plain: SocketAddr,
+    /// The control API (HTTP/1.1 and h2c).
+    pub control: SocketAddr,
+    /// The region name reported for devices on the two main listeners.
+    pub region: String,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            avs: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            plain: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            control: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            region: "NA".into(),
+        }
+    }
+}
+
+/// Where the generated CA and server certificate live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Certs {
+    pub dir: PathBuf,
+    /// Host names or IP addresses added to the server certificate's SANs.
+    pub extra_hosts: Vec<String>,
+}
+
+impl Default for Certs {
+    fn default() -> Self {
+        Certs { dir: PathBuf::from("certs"), extra_hosts: Vec::new() }
+    }
+}
+
+/// AVS device-face limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Avs {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; the SDK uses up to 10.
+    pub max_concurrent_streams: u32,
+    /// Largest event body (metadata plus audio), streamed, never buffered.
+    pub max_event_bytes: u64,
+    /// Largest JSON part of an event (it is buffered to be parsed).
+    pub max_json_bytes: usize,
+    /// Directives waiting for a device's downchannel; beyond it a push is refused.
+    pub directive_queue: usize,
+    /// How long open streams may finish after SIGINT/SIGTERM.
+    #[serde(with = "crate::duration")]
+    pub drain_grace: Duration,
+}
+
+impl Default for Avs {
+    fn default() -> Self {
+        Avs {
+            max_concurrent_streams: 10,
+            max_event_bytes: 64 * 1024 * 1024,
+            max_json_bytes: 1024 * 1024,
+            directive_queue: 32,
+            drain_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Login With Amazon token lifetimes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lwa {
+    /// `expires_in` of access tokens, in seconds (LWA: 3600).
+    pub expires_in: u64,
+    /// `expires_in` of a code pair, in seconds (LWA doc example: 600).
+    pub codepair_expires_in: u64,
+    /// `interval` a device should poll a code pair at, in seconds (doc example: 30).
+    pub codepair_interval: u64,
+}
+
+impl Default for Lwa {
+    fn default() -> Self {
+        Lwa { expires_in: 3600, codepair_expires_in: 600, codepair_interval: 30 }
+    }
+}
+
+/// Deadlines the per-device conformance rules use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Conformance {
+    /// A connection must show activity at least this often (AVS: 5 minutes).
+    #[serde(with = "crate::duration")]
+    pub activity_interval: Duration,
+    /// SoftwareInfo must follow ReportSoftwareInfo within this.
+    #[serde(with = "crate::duration")]
+    pub software_info_deadline: Duration,
+    /// ExceptionEncountered must follow a malformed directive within this.
+    #[serde(with = "crate::duration")]
+    pub exception_deadline: Duration,
+    /// A device must reconnect to the new endpoint within this after SetEndpoint.
+    #[serde(with = "crate::duration")]
+    pub reconnect_deadline: Duration,
+}
+
+impl Default for Conformance {
+    fn default() -> Self {
+        Conformance {
+            activity_interval: Duration::from_secs(300),
+            software_info_deadline: Duration::from_secs(10),
+            exception_deadline: Duration::from_secs(10),
+            reconnect_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The journal of every exchange.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Entries kept in memory; older ones are evicted (and counted).
+    pub capacity: usize,
+    /// Append every entry to this JSONL file too.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig { capacity: 50_000, file: None }
+    }
+}
+
+/// A device declared in config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDecl {
+    pub id: String,
+    /// The access token the device sends as `Authorization: Bearer`.
+    pub token: String,
+    /// A refresh token that LWA maps to this device.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// An extra regional AVS listener (TLS).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub name: String,
+    pub listen: SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            auth: AuthMode::Lenient,
+            listen: Listen::default(),
+            certs: Certs::default(),
+            avs: Avs::default(),
+            lwa: Lwa::default(),
+            conformance: Conformance::default(),
+            journal: JournalConfig::default(),
+            devices: Vec::new(),
+            regions: Vec::new(),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Parse(String),
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Parse TOML text, reporting the location of the first syntax or type error.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(located(origin, text, &e)))
+    }
+
+    /// Load defaults, then `file` if given, then `AVS_SIM_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                let origin = path.display().to_string();
+                // Parse once as the model to get located errors for typos.
+                Config::from_toml(&text, &origin)?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| ConfigError::Parse(located(&origin, &text, &e)))?
+            }
+            None => toml::Table::new(),
+        };
+        crate::config_env::apply(&mut table, env).map_err(ConfigError::Invalid)?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(format!("environment: {e}")))?;
+        Ok(config)
+    }
+
+    /// Check the whole configuration and report every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        names.insert(self.listen.region.clone());
+        for region in &self.regions {
+            if region.name.is_empty() {
+                errors.push("regions: a region needs a non-empty name".to_string());
+            }
+            if !names.insert(region.name.clone()) {
+                errors.push(format!("regions: name {:?} is used twice", region.name));
+            }
+        }
+        let mut tokens = std::collections::HashSet::new();
+        for (i, d) in self.devices.iter().enumerate() {
+            if d.id.is_empty() || d.token.is_empty() {
+                errors.push(format!("devices[{i}]: id and token must be non-empty"));
+            }
+            if !tokens.insert(d.token.clone()) {
+                errors.push(format!("devices[{i}]: token of {:?} is declared twice", d.id));
+            }
+        }
+        if self.avs.max_concurrent_streams < 3 {
+            errors.push("avs.max_concurrent_streams: needs at least 3 (downchannel, event, ping)".into());
+        }
+        if self.avs.directive_queue == 0 {
+            errors.push("avs.directive_queue: must be at least 1".into());
+        }
+        if self.journal.capacity == 0 {
+            errors.push("journal.capacity: must be at least 1".into());
+        }
+        if self.lwa.expires_in == 0 {
+            errors.push("lwa.expires_in: must be positive (the SDK rejects 0)".into());
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(errors)) }
+    }
+}
+
+/// `file:line:column: message` for a TOML error.
+pub fn located(origin: &str, text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("{origin}:{line}:{col}: {}", err.message())
+        }
+        None => format!("{origin}: {}", err.message()),
+    }
+}
+
+/// One-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_toml("", "t").unwrap();
+        assert_eq!(c.listen.avs.port(), 8443);
+        assert_eq!(c.listen.plain.port(), 8080);
+        assert_eq!(c.listen.control.port(), 9090);
+        assert_eq!(c.auth, AuthMode::Lenient);
+        assert_eq!(c.avs.max_concurrent_streams, 10);
+        assert_eq!(c.lwa.expires_in, 3600);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let err = Config::from_toml("[listen]\navs = \"127.0.0.1:1\"\nplian = 3\n", "c.toml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("c.toml:3:1:"), "{text}");
+        assert!(text.contains("plian"), "{text}");
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = Config::from_toml(
+            r#"
+auth = "strict"
+[listen]
+avs = "0.0.0.0:443"
+[certs]
+extra_hosts = ["avs.test"]
+[conformance]
+activity_interval = "30s"
+[[devices]]
+id = "kitchen"
+token = "tok-1"
+[[regions]]
+name = "EU"
+listen = "127.0.0.1:8444"
+"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.auth, AuthMode::Strict);
+        assert_eq!(c.conformance.activity_interval, Duration::from_secs(30));
+        assert_eq!(c.devices[0].id, "kitchen");
+        assert_eq!(c.regions[0].listen.port(), 8444);
+    }
+
+    #[test]
+    fn validate_collects_every_error() {
+        let mut c = Config::default();
+        c.regions.push(Region { name: "NA".into(), listen: "127.0.0.1:1".parse().unwrap() });
+        c.devices.push(DeviceDecl { id: "".into(), token: "t".into(), refresh_token: None });
+        c.devices.push(DeviceDecl { id: "b".into(), token: "t".into(), refresh_token: None });
+        let ConfigError::Invalid(errors) = c.validate().unwrap_err() else { panic!() };
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+}

@@ -1,0 +1,139 @@
+//! The control API: see and steer the simulator from tests, scenarios and
+//! people. JSON in, JSON out; every error is `{"error": "..."}` with a
+//! status that says what went wrong.
+
+use crate::avs::devices::PushError;
+use crate::journal::{Face, Kind, Query, Record};
+use crate::state::State;
+use axum::extract::{Path, Query as AxQuery, State as AxState};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest `wait` a journal query may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Every way a control request fails.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("unknown device {0:?}")]
+    UnknownDevice(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ControlError::UnknownDevice(_) => StatusCode::NOT_FOUND,
+            ControlError::Conflict(_) => StatusCode::CONFLICT,
+            ControlError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// The control router.
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/api/devices", get(devices))
+        .route("/api/devices/{id}", get(device))
+        .route("/api/devices/{id}/directives", post(push_directive))
+        .route("/api/devices/{id}/conformance", get(conformance))
+        .route("/api/journal", get(journal))
+        .fallback(|req: axum::extract::Request| async move {
+            (StatusCode::NOT_FOUND, Json(json!({"error": format!("no route for {} {}", req.method(), req.uri().path())})))
+        })
+        .with_state(state)
+}
+
+async fn devices(AxState(state): AxState<Arc<State>>) -> Json<Value> {
+    Json(json!(state.devices.list().iter().map(|d| d.summary()).collect::<Vec<_>>()))
+}
+
+async fn device(AxState(state): AxState<Arc<State>>, Path(id): Path<String>) -> Result<Json<Value>, ControlError> {
+    let device = state.devices.get(&id).ok_or(ControlError::UnknownDevice(id))?;
+    Ok(Json(json!(device.summary())))
+}
+
+async fn push_directive(
+    AxState(state): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ControlError> {
+    let request: Value =
+        serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(format!("body is not valid JSON: {e}")))?;
+    state.journal.record(
+        Record::new(Face::Control, Kind::Request, format!("POST /api/devices/{id}/directives"))
+            .device(&id)
+            .body(request.clone()),
+    );
+    let push = crate::avs::directive::from_request(&request).map_err(|e| ControlError::BadRequest(e.to_string()))?;
+    let device = state.devices.get(&id).ok_or_else(|| ControlError::UnknownDevice(id.clone()))?;
+    let (name, message_id) = (push.name.clone(), push.message_id.clone());
+    device.push(push).map_err(|e| {
+        state.journal.record(Record::new(Face::Control, Kind::Error, e.to_string()).device(&id));
+        match e {
+            PushError::NoDownchannel(_) => ControlError::Conflict(e.to_string()),
+            PushError::QueueFull(..) => ControlError::Busy(e.to_string()),
+        }
+    })?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "messageId": message_id, "name": name }))))
+}
+
+async fn conformance(AxState(state): AxState<Arc<State>>, Path(id): Path<String>) -> Result<Json<Value>, ControlError> {
+    let device = state.devices.get(&id).ok_or(ControlError::UnknownDevice(id.clone()))?;
+    let rules = device.conformance(crate::clock::as_ms(state.config.conformance.activity_interval));
+    let passed = rules.iter().all(|r| r.verdict != crate::avs::conformance::Verdict::Fail);
+    Ok(Json(json!({ "device": id, "passed": passed, "rules": rules })))
+}
+
+/// `GET /api/journal?device=&face=&since=&limit=&wait=`: `wait` (e.g. "5s")
+/// holds the request until a matching entry exists, so clients need not poll.
+async fn journal(
+    AxState(state): AxState<Arc<State>>,
+    AxQuery(params): AxQuery<HashMap<String, String>>,
+) -> Result<Json<Value>, ControlError> {
+    let number = |k: &str| -> Result<Option<u64>, ControlError> {
+        params
+            .get(k)
+            .map(|v| v.parse::<u64>().map_err(|_| ControlError::BadRequest(format!("{k} must be a non-negative integer, got {v:?}"))))
+            .transpose()
+    };
+    let face = match params.get("face") {
+        Some(f) => Some(
+            serde_json::from_value::<Face>(json!(f)).map_err(|_| ControlError::BadRequest(format!("unknown face {f:?}")))?,
+        ),
+        None => None,
+    };
+    let query = Query {
+        device: params.get("device").cloned(),
+        face,
+        since: number("since")?,
+        limit: number("limit")?.map(|l| l as usize),
+    };
+    let entries = match params.get("wait") {
+        Some(w) => {
+            let wait = crate::duration::parse(w).map_err(ControlError::BadRequest)?.min(MAX_WAIT);
+            state.journal.wait_for(&query, crate::clock::now() + wait).await
+        }
+        None => state.journal.query(&query),
+    };
+    Ok(Json(json!({
+        "entries": entries,
+        "latest": state.journal.latest(),
+        "evicted": state.journal.evicted(),
+    })))
+}

@@ -1,0 +1,34 @@
+//! avs-sim: an offline stand-in for the Alexa cloud.
+//!
+//! # Layout
+//! - `cli`, `config`, `config_env`: the command line and the one config model.
+//! - `server`: listeners, TLS/ALPN and h2c detection, drain; `spawn` for tests.
+//! - `tls`: the generated CA and server certificate.
+//! - `avs`: the device face (downchannel, events, System rules, conformance).
+//! - `public`, `bridge`: request/response routes (ping, LWA, Capabilities)
+//!   served over HTTP/2 streams and HTTP/1.1 alike.
+//! - `lwa`: Login With Amazon and the token store.
+//! - `capabilities`: the Capabilities API.
+//! - `control`: the control API.
+//! - `journal`: the record of every exchange.
+//! - `state`: what the faces share.
+//! - `clock`, `duration`: time, read in one place; durations as strings.
+
+pub mod avs;
+pub mod bridge;
+pub mod capabilities;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod config_env;
+pub mod control;
+pub mod duration;
+pub mod journal;
+pub mod lwa;
+pub mod public;
+pub mod server;
+pub mod state;
+pub mod tls;
+
+pub use config::Config;
+pub use server::{SimHandle, spawn};

@@ -1,0 +1,353 @@
+//! Listeners, accept loops, protocol selection and drain.
+//!
+//! `Listeners::bind` binds every socket first (port 0 works, the bound
+//! ports are reported), `Sim::new` prepares certificates and state, and
+//! `Sim::run` serves until the shutdown future completes, then drains: new
+//! connections stop, open ones get GOAWAY, downchannels end, and in-flight
+//! streams get `avs.drain_grace` to finish.
+
+use crate::avs::connection::Connection;
+use crate::config::Config;
+use crate::journal::{FileWriter, Journal};
+use crate::state::{ListenerInfo, State};
+use crate::tls::CertPaths;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind { what: String, addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Certs(#[from] crate::tls::certs::CertError),
+    #[error("cannot open journal file {0}: {1}")]
+    JournalFile(std::path::PathBuf, std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Every bound socket.
+pub struct Listeners {
+    pub avs: TcpListener,
+    pub plain: TcpListener,
+    pub control: TcpListener,
+    pub regions: Vec<(String, TcpListener)>,
+}
+
+impl Listeners {
+    /// Bind every listener the config names.
+    pub async fn bind(config: &Config) -> Result<Listeners, StartError> {
+        let bind = |what: &str, addr: SocketAddr| {
+            let what = what.to_string();
+            async move { TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source }) }
+        };
+        let mut regions = Vec::new();
+        for r in &config.regions {
+            regions.push((r.name.clone(), bind(&format!("region {}", r.name), r.listen).await?));
+        }
+        Ok(Listeners {
+            avs: bind("avs", config.listen.avs).await?,
+            plain: bind("plain", config.listen.plain).await?,
+            control: bind("control", config.listen.control).await?,
+            regions,
+        })
+    }
+}
+
+/// Bound addresses, for printing and for tests.
+#[derive(Debug, Clone)]
+pub struct Addrs {
+    pub avs: SocketAddr,
+    pub plain: SocketAddr,
+    pub control: SocketAddr,
+    pub regions: Vec<(String, SocketAddr)>,
+}
+
+/// A simulator ready to run.
+pub struct Sim {
+    state: Arc<State>,
+    listeners: Listeners,
+    certs: CertPaths,
+    tls: TlsAcceptor,
+    journal_writer: Option<FileWriter>,
+}
+
+impl Sim {
+    /// Validate the config, make or load certificates, open the journal.
+    pub async fn new(config: Config, listeners: Listeners) -> Result<Sim, StartError> {
+        config.validate()?;
+        let certs = crate::tls::ensure_certs(&config.certs.dir, &config.certs.extra_hosts)?;
+        let tls = TlsAcceptor::from(crate::tls::server_config(&certs)?);
+        let (journal_writer, file_tx) = match &config.journal.file {
+            Some(path) => {
+                let (w, tx) = FileWriter::open(path).await.map_err(|e| StartError::JournalFile(path.clone(), e))?;
+                (Some(w), Some(tx))
+            }
+            None => (None, None),
+        };
+        let journal = Arc::new(Journal::with_file(config.journal.capacity, file_tx));
+        let state = State::new(config, journal);
+        let sim = Sim { state, listeners, certs, tls, journal_writer };
+        *sim.state.listeners.write().expect("listeners lock") = sim.device_listeners();
+        Ok(sim)
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    pub fn certs(&self) -> &CertPaths {
+        &self.certs
+    }
+
+    pub fn addrs(&self) -> Addrs {
+        let addr = |l: &TcpListener| l.local_addr().expect("bound listener has an address");
+        Addrs {
+            avs: addr(&self.listeners.avs),
+            plain: addr(&self.listeners.plain),
+            control: addr(&self.listeners.control),
+            regions: self.listeners.regions.iter().map(|(n, l)| (n.clone(), addr(l))).collect(),
+        }
+    }
+
+    fn device_listeners(&self) -> Vec<ListenerInfo> {
+        let a = self.addrs();
+        let region: Arc<str> = self.state.config.listen.region.as_str().into();
+        let mut out = vec![
+            ListenerInfo { name: "avs".into(), region: region.clone(), addr: a.avs, tls: true },
+            ListenerInfo { name: "plain".into(), region, addr: a.plain, tls: false },
+        ];
+        for (name, addr) in a.regions {
+            let name: Arc<str> = name.into();
+            out.push(ListenerInfo { name: name.clone(), region: name, addr, tls: true });
+        }
+        out
+    }
+
+    /// One line per listener and the CA path, as `serve` prints them.
+    pub fn banner(&self) -> Vec<String> {
+        let a = self.addrs();
+        let mut lines = vec![
+            format!("avs-sim: avs listening on https://{} (TLS, h2 + http/1.1)", a.avs),
+            format!("avs-sim: plain listening on http://{} (h2c prior knowledge + http/1.1)", a.plain),
+            format!("avs-sim: control listening on http://{}", a.control),
+        ];
+        for (name, addr) in &a.regions {
+            lines.push(format!("avs-sim: region {name} listening on https://{addr} (TLS, h2 + http/1.1)"));
+        }
+        lines.push(format!("avs-sim: CA certificate {}", self.certs.ca_cert.display()));
+        lines
+    }
+
+    /// Serve until `shutdown` completes, then drain.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Sim { state, listeners, tls, journal_writer, .. } = self;
+        let writer = journal_writer.map(|w| tokio::spawn(w.run()));
+        let tasks = TaskTracker::new();
+        let infos = state.listeners.read().expect("listeners lock").clone();
+        let info = |name: &str| infos.iter().find(|l| &*l.name == name).cloned().expect("listener info exists");
+        tasks.spawn(accept_loop(state.clone(), listeners.avs, info("avs"), Some(tls.clone()), tasks.clone()));
+        tasks.spawn(accept_loop(state.clone(), listeners.plain, info("plain"), None, tasks.clone()));
+        for (name, listener) in listeners.regions {
+            tasks.spawn(accept_loop(state.clone(), listener, info(&name), Some(tls.clone()), tasks.clone()));
+        }
+        tasks.spawn(control_loop(state.clone(), listeners.control, tasks.clone()));
+        shutdown.await;
+        tracing::info!("shutting down: draining open streams");
+        state.shutdown.cancel();
+        tasks.close();
+        let grace = state.config.avs.drain_grace;
+        if tokio::time::timeout(grace * 2, tasks.wait()).await.is_err() {
+            tracing::warn!("drain grace over; closing remaining connections");
+        }
+        state.journal.close_file();
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
+    }
+}
+
+async fn accept_loop(state: Arc<State>, listener: TcpListener, info: ListenerInfo, tls: Option<TlsAcceptor>, tasks: TaskTracker) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(cause = %e, listener = %info.name, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = state.shutdown.cancelled() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (state, info, tls, t) = (state.clone(), info.clone(), tls.clone(), tasks.clone());
+        tasks.spawn(async move {
+            match tls {
+                Some(tls) => serve_tls(state, tcp, peer, info, tls, t).await,
+                None => serve_plain(state, tcp, peer, info, t).await,
+            }
+        });
+    }
+}
+
+async fn serve_tls(state: Arc<State>, tcp: TcpStream, peer: SocketAddr, info: ListenerInfo, tls: TlsAcceptor, tasks: TaskTracker) {
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return tracing::debug!(cause = %e, %peer, "TLS handshake failed"),
+        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    serve_protocol(state, stream, peer, info, h2, tasks).await;
+}
+
+async fn serve_plain(state: Arc<State>, mut tcp: TcpStream, peer: SocketAddr, info: ListenerInfo, tasks: TaskTracker) {
+    // Prior-knowledge h2c starts with the preface; anything else is HTTP/1.1.
+    let mut prefix = Vec::with_capacity(PREFACE.len());
+    let mut buf = [0u8; 24];
+    while prefix.len() < PREFACE.len() && PREFACE.starts_with(&prefix) {
+        match tcp.read(&mut buf[..PREFACE.len() - prefix.len()]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => prefix.extend_from_slice(&buf[..n]),
+        }
+    }
+    let h2 = prefix == PREFACE;
+    serve_protocol(state, Rewind::new(prefix, tcp), peer, info, h2, tasks).await;
+}
+
+async fn serve_protocol<IO>(state: Arc<State>, io: IO, peer: SocketAddr, info: ListenerInfo, h2: bool, tasks: TaskTracker)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = Connection::new(info, peer, if h2 { "h2" } else { "http/1.1" });
+    conn.journal_open(&state);
+    if h2 {
+        crate::avs::h2conn::serve(state, conn, io, tasks).await;
+    } else {
+        crate::bridge::serve_http1(state.clone(), conn.clone(), io).await;
+        conn.journal(
+            &state,
+            crate::journal::Record::new(crate::journal::Face::Server, crate::journal::Kind::ConnectionClose, "connection closed"),
+        );
+    }
+}
+
+async fn control_loop(state: Arc<State>, listener: TcpListener, tasks: TaskTracker) {
+    let router = crate::control::router(state.clone());
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
+            },
+            _ = state.shutdown.cancelled() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (router, state) = (router.clone(), state.clone());
+        tasks.spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = state.shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(state.config.avs.drain_grace, conn).await;
+                }
+            }
+        });
+    }
+}
+
+/// An I/O stream with bytes already read put back in front.
+pub struct Rewind<IO> {
+    prefix: Vec<u8>,
+    pos: usize,
+    io: IO,
+}
+
+impl<IO> Rewind<IO> {
+    pub fn new(prefix: Vec<u8>, io: IO) -> Rewind<IO> {
+        Rewind { prefix, pos: 0, io }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Rewind<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Rewind<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A simulator running in the background (for tests and embedding).
+pub struct SimHandle {
+    pub addrs: Addrs,
+    pub state: Arc<State>,
+    pub ca: std::path::PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// Shut down (drain included) and wait for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Bind, prepare and run a simulator in the background.
+pub async fn spawn(config: Config) -> Result<SimHandle, StartError> {
+    let listeners = Listeners::bind(&config).await?;
+    let sim = Sim::new(config, listeners).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let addrs = sim.addrs();
+    let state = sim.state().clone();
+    let ca = sim.certs().ca_cert.clone();
+    let task = tokio::spawn(sim.run(async move {
+        let _ = stopped.await;
+    }));
+    Ok(SimHandle { addrs, state, ca, stop: Some(stop), task })
+}

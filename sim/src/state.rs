@@ -1,0 +1,66 @@
+//! What every face shares: config, journal, devices, tokens, listeners.
+//!
+//! One `State` per running simulator, behind an `Arc`. Each face owns its
+//! own part (the AVS face the devices, LWA the tokens); this only holds
+//! them together so one journal and one control API see everything.
+
+use crate::avs::devices::Devices;
+use crate::config::Config;
+use crate::journal::Journal;
+use crate::lwa::tokens::Tokens;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A listener the simulator serves, as devices see it.
+#[derive(Debug, Clone)]
+pub struct ListenerInfo {
+    /// `avs`, `plain`, `control`, or a region's listener name.
+    pub name: Arc<str>,
+    /// The region devices on this listener are in.
+    pub region: Arc<str>,
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+impl ListenerInfo {
+    /// The base URL a device would use for this listener.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+}
+
+/// Marks which device a response belonged to, for the journal middleware.
+#[derive(Debug, Clone)]
+pub struct DeviceTag(pub Arc<str>);
+
+/// Shared simulator state.
+pub struct State {
+    pub config: Arc<Config>,
+    pub journal: Arc<Journal>,
+    pub devices: Devices,
+    pub tokens: Tokens,
+    /// Listeners that accept device connections (filled in at start).
+    pub listeners: std::sync::RwLock<Vec<ListenerInfo>>,
+    /// Cancelled when the simulator starts shutting down.
+    pub shutdown: CancellationToken,
+}
+
+impl State {
+    pub fn new(config: Config, journal: Arc<Journal>) -> Arc<State> {
+        let config = Arc::new(config);
+        Arc::new(State {
+            devices: Devices::new(config.avs.directive_queue),
+            tokens: Tokens::new(&config),
+            journal,
+            config,
+            listeners: Default::default(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The listener bound to `port`, if any (for SetEndpoint targets).
+    pub fn listener_on_port(&self, port: u16) -> Option<ListenerInfo> {
+        self.listeners.read().expect("listeners lock").iter().find(|l| l.addr.port() == port).cloned()
+    }
+}

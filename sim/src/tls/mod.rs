@@ -1,0 +1,34 @@
+//! TLS for the AVS listeners: a generated CA, a server leaf, and the rustls
+//! server config with ALPN `h2` and `http/1.1`.
+
+pub mod certs;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+
+pub use certs::{CertPaths, ensure_certs};
+
+/// The rustls provider the simulator uses everywhere (ring: pure Rust and C
+/// without a cmake step, so the image builds fast).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A server config for the leaf in `paths`, offering `h2` then `http/1.1`.
+pub fn server_config(paths: &CertPaths) -> Result<Arc<ServerConfig>, certs::CertError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.server_cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| certs::CertError::Pem(paths.server_cert.clone(), e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(&paths.server_key)
+        .map_err(|e| certs::CertError::Pem(paths.server_key.clone(), e.to_string()))?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| certs::CertError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| certs::CertError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
