@@ -143,32 +143,35 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Listen for signals before announcing the listeners, so a signal
+        // sent right after the banner is never missed.
+        let shutdown = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("avs-sim: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         for line in sim.banner() {
             println!("{line}");
         }
-        sim.run(shutdown_signal()).await;
+        sim.run(shutdown).await;
         println!("avs-sim: stopped");
         ExitCode::SUCCESS
     })
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// SIGINT or SIGTERM, registered now, awaited later.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    })
 }
 
 fn certs(args: CertsArgs) -> ExitCode {
