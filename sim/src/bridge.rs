@@ -25,7 +25,9 @@ const MAX_BODY: usize = 1024 * 1024;
 pub fn prepare(req: &mut Request<Body>, conn: &Arc<Connection>) {
     req.extensions_mut().insert(conn.clone());
     let path = req.uri().path();
-    if path.to_ascii_lowercase().starts_with("/auth/o2/") && path.bytes().any(|b| b.is_ascii_uppercase()) {
+    if path.to_ascii_lowercase().starts_with("/auth/o2/")
+        && path.bytes().any(|b| b.is_ascii_uppercase())
+    {
         let lower = path.to_ascii_lowercase();
         let pq = match req.uri().query() {
             Some(q) => format!("{lower}?{q}"),
@@ -40,7 +42,12 @@ pub fn prepare(req: &mut Request<Body>, conn: &Arc<Connection>) {
 }
 
 /// Serve one HTTP/2 stream through the public router.
-pub async fn serve_h2(router: axum::Router, conn: Arc<Connection>, req: Request<h2::RecvStream>, mut respond: SendResponse<Bytes>) {
+pub async fn serve_h2(
+    router: axum::Router,
+    conn: Arc<Connection>,
+    req: Request<h2::RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
     let (parts, mut body) = req.into_parts();
     let mut buf = BytesMut::new();
     while let Some(chunk) = body.data().await {
@@ -57,11 +64,17 @@ pub async fn serve_h2(router: axum::Router, conn: Arc<Connection>, req: Request<
     prepare(&mut req, &conn);
     let Ok(resp) = router.oneshot(req).await;
     let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let mut head = http::Response::from_parts(parts, ());
     head.headers_mut().remove(http::header::CONNECTION);
     head.headers_mut().remove(http::header::TRANSFER_ENCODING);
-    let Ok(mut send) = respond.send_response(head, bytes.is_empty()) else { return };
+    let Ok(mut send) = respond.send_response(head, bytes.is_empty()) else {
+        return;
+    };
     if !bytes.is_empty() {
         let _ = send.send_data(bytes, true);
     }

@@ -82,11 +82,17 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("avs_sim=info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// The config `serve` runs with: file, environment, then flags.
-pub fn serve_config(args: &ServeArgs, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, crate::config::ConfigError> {
+pub fn serve_config(
+    args: &ServeArgs,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, crate::config::ConfigError> {
     let mut config = Config::load(args.config.as_deref(), env)?;
     if let Some(a) = args.avs_listen {
         config.listen.avs = a;
@@ -178,7 +184,10 @@ fn certs(args: CertsArgs) -> ExitCode {
     match crate::tls::ensure_certs(&args.out, &args.hosts) {
         Ok(paths) => {
             println!("avs-sim: CA certificate {}", paths.ca_cert.display());
-            println!("avs-sim: server certificate {}", paths.server_cert.display());
+            println!(
+                "avs-sim: server certificate {}",
+                paths.server_cert.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

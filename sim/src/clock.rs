@@ -34,7 +34,9 @@ pub fn wall() -> OffsetDateTime {
 /// Wall-clock time as RFC 3339 with millisecond precision.
 pub fn wall_rfc3339() -> String {
     let now = wall();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
     now.format(&Rfc3339).unwrap_or_default()
 }
 

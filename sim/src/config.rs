@@ -75,7 +75,10 @@ pub struct Certs {
 
 impl Default for Certs {
     fn default() -> Self {
-        Certs { dir: PathBuf::from("certs"), extra_hosts: Vec::new() }
+        Certs {
+            dir: PathBuf::from("certs"),
+            extra_hosts: Vec::new(),
+        }
     }
 }
 
@@ -122,7 +125,11 @@ pub struct Lwa {
 
 impl Default for Lwa {
     fn default() -> Self {
-        Lwa { expires_in: 3600, codepair_expires_in: 600, codepair_interval: 30 }
+        Lwa {
+            expires_in: 3600,
+            codepair_expires_in: 600,
+            codepair_interval: 30,
+        }
     }
 }
 
@@ -167,7 +174,10 @@ pub struct JournalConfig {
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { capacity: 50_000, file: None }
+        JournalConfig {
+            capacity: 50_000,
+            file: None,
+        }
     }
 }
 
@@ -211,7 +221,10 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Parse(String),
     #[error("invalid configuration:\n  {}", .0.join("\n  "))]
@@ -231,8 +244,10 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
                 let origin = path.display().to_string();
                 // Parse once as the model to get located errors for typos.
                 Config::from_toml(&text, &origin)?;
@@ -267,11 +282,16 @@ impl Config {
                 errors.push(format!("devices[{i}]: id and token must be non-empty"));
             }
             if !tokens.insert(d.token.clone()) {
-                errors.push(format!("devices[{i}]: token of {:?} is declared twice", d.id));
+                errors.push(format!(
+                    "devices[{i}]: token of {:?} is declared twice",
+                    d.id
+                ));
             }
         }
         if self.avs.max_concurrent_streams < 3 {
-            errors.push("avs.max_concurrent_streams: needs at least 3 (downchannel, event, ping)".into());
+            errors.push(
+                "avs.max_concurrent_streams: needs at least 3 (downchannel, event, ping)".into(),
+            );
         }
         if self.avs.directive_queue == 0 {
             errors.push("avs.directive_queue: must be at least 1".into());
@@ -282,7 +302,11 @@ impl Config {
         if self.lwa.expires_in == 0 {
             errors.push("lwa.expires_in: must be positive (the SDK rejects 0)".into());
         }
-        if errors.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errors))
+        }
     }
 }
 
@@ -323,7 +347,8 @@ mod tests {
 
     #[test]
     fn unknown_key_is_located() {
-        let err = Config::from_toml("[listen]\navs = \"127.0.0.1:1\"\nplian = 3\n", "c.toml").unwrap_err();
+        let err = Config::from_toml("[listen]\navs = \"127.0.0.1:1\"\nplian = 3\n", "c.toml")
+            .unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("c.toml:3:1:"), "{text}");
         assert!(text.contains("plian"), "{text}");
@@ -359,10 +384,23 @@ listen = "127.0.0.1:8444"
     #[test]
     fn validate_collects_every_error() {
         let mut c = Config::default();
-        c.regions.push(Region { name: "NA".into(), listen: "127.0.0.1:1".parse().unwrap() });
-        c.devices.push(DeviceDecl { id: "".into(), token: "t".into(), refresh_token: None });
-        c.devices.push(DeviceDecl { id: "b".into(), token: "t".into(), refresh_token: None });
-        let ConfigError::Invalid(errors) = c.validate().unwrap_err() else { panic!() };
+        c.regions.push(Region {
+            name: "NA".into(),
+            listen: "127.0.0.1:1".parse().unwrap(),
+        });
+        c.devices.push(DeviceDecl {
+            id: "".into(),
+            token: "t".into(),
+            refresh_token: None,
+        });
+        c.devices.push(DeviceDecl {
+            id: "b".into(),
+            token: "t".into(),
+            refresh_token: None,
+        });
+        let ConfigError::Invalid(errors) = c.validate().unwrap_err() else {
+            panic!()
+        };
         assert_eq!(errors.len(), 3, "{errors:?}");
     }
 }

@@ -19,7 +19,9 @@ pub fn apply(
     let shape = defaults_shape();
     let mut errors = Vec::new();
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix("AVS_SIM_") else { continue };
+        let Some(rest) = name.strip_prefix("AVS_SIM_") else {
+            continue;
+        };
         if NOT_CONFIG.contains(&rest) {
             continue;
         }
@@ -28,7 +30,11 @@ pub fn apply(
             None => errors.push(format!("{name}: no config key matches this variable")),
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// The default config as a TOML table: the set of known key paths.
@@ -48,7 +54,9 @@ fn resolve(shape: &toml::Table, flat: &str) -> Option<Vec<String>> {
     }
     shape.iter().find_map(|(key, value)| {
         let rest = flat.strip_prefix(key.as_str())?.strip_prefix('_')?;
-        let toml::Value::Table(inner) = value else { return None };
+        let toml::Value::Table(inner) = value else {
+            return None;
+        };
         let mut path = resolve(inner, rest)?;
         path.insert(0, key.clone());
         Some(path)
@@ -69,7 +77,9 @@ fn set(table: &mut toml::Table, path: &[String], value: toml::Value) {
     let (last, parents) = path.split_last().expect("resolve returns a non-empty path");
     let mut cursor = table;
     for key in parents {
-        let entry = cursor.entry(key.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+        let entry = cursor
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
         if !entry.is_table() {
             *entry = toml::Value::Table(Default::default());
         }
@@ -83,7 +93,10 @@ mod tests {
     use crate::config::{AuthMode, Config};
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
-        Config::load(None, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        Config::load(
+            None,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
     }
 
     #[test]
@@ -107,7 +120,9 @@ mod tests {
 
     #[test]
     fn unknown_variable_is_an_error() {
-        let err = load(&[("AVS_SIM_LISTEN_AVZ", "x")]).unwrap_err().to_string();
+        let err = load(&[("AVS_SIM_LISTEN_AVZ", "x")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("AVS_SIM_LISTEN_AVZ"), "{err}");
     }
 }

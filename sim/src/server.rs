@@ -29,7 +29,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot bind {what} on {addr}: {source}")]
-    Bind { what: String, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        what: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Certs(#[from] crate::tls::certs::CertError),
     #[error("cannot open journal file {0}: {1}")]
@@ -51,11 +55,18 @@ impl Listeners {
     pub async fn bind(config: &Config) -> Result<Listeners, StartError> {
         let bind = |what: &str, addr: SocketAddr| {
             let what = what.to_string();
-            async move { TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source }) }
+            async move {
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { what, addr, source })
+            }
         };
         let mut regions = Vec::new();
         for r in &config.regions {
-            regions.push((r.name.clone(), bind(&format!("region {}", r.name), r.listen).await?));
+            regions.push((
+                r.name.clone(),
+                bind(&format!("region {}", r.name), r.listen).await?,
+            ));
         }
         Ok(Listeners {
             avs: bind("avs", config.listen.avs).await?,
@@ -92,14 +103,22 @@ impl Sim {
         let tls = TlsAcceptor::from(crate::tls::server_config(&certs)?);
         let (journal_writer, file_tx) = match &config.journal.file {
             Some(path) => {
-                let (w, tx) = FileWriter::open(path).await.map_err(|e| StartError::JournalFile(path.clone(), e))?;
+                let (w, tx) = FileWriter::open(path)
+                    .await
+                    .map_err(|e| StartError::JournalFile(path.clone(), e))?;
                 (Some(w), Some(tx))
             }
             None => (None, None),
         };
         let journal = Arc::new(Journal::with_file(config.journal.capacity, file_tx));
         let state = State::new(config, journal);
-        let sim = Sim { state, listeners, certs, tls, journal_writer };
+        let sim = Sim {
+            state,
+            listeners,
+            certs,
+            tls,
+            journal_writer,
+        };
         *sim.state.listeners.write().expect("listeners lock") = sim.device_listeners();
         Ok(sim)
     }
@@ -118,7 +137,12 @@ impl Sim {
             avs: addr(&self.listeners.avs),
             plain: addr(&self.listeners.plain),
             control: addr(&self.listeners.control),
-            regions: self.listeners.regions.iter().map(|(n, l)| (n.clone(), addr(l))).collect(),
+            regions: self
+                .listeners
+                .regions
+                .iter()
+                .map(|(n, l)| (n.clone(), addr(l)))
+                .collect(),
         }
     }
 
@@ -126,12 +150,27 @@ impl Sim {
         let a = self.addrs();
         let region: Arc<str> = self.state.config.listen.region.as_str().into();
         let mut out = vec![
-            ListenerInfo { name: "avs".into(), region: region.clone(), addr: a.avs, tls: true },
-            ListenerInfo { name: "plain".into(), region, addr: a.plain, tls: false },
+            ListenerInfo {
+                name: "avs".into(),
+                region: region.clone(),
+                addr: a.avs,
+                tls: true,
+            },
+            ListenerInfo {
+                name: "plain".into(),
+                region,
+                addr: a.plain,
+                tls: false,
+            },
         ];
         for (name, addr) in a.regions {
             let name: Arc<str> = name.into();
-            out.push(ListenerInfo { name: name.clone(), region: name, addr, tls: true });
+            out.push(ListenerInfo {
+                name: name.clone(),
+                region: name,
+                addr,
+                tls: true,
+            });
         }
         out
     }
@@ -140,30 +179,75 @@ impl Sim {
     pub fn banner(&self) -> Vec<String> {
         let a = self.addrs();
         let mut lines = vec![
-            format!("avs-sim: avs listening on https://{} (TLS, h2 + http/1.1)", a.avs),
-            format!("avs-sim: plain listening on http://{} (h2c prior knowledge + http/1.1)", a.plain),
+            format!(
+                "avs-sim: avs listening on https://{} (TLS, h2 + http/1.1)",
+                a.avs
+            ),
+            format!(
+                "avs-sim: plain listening on http://{} (h2c prior knowledge + http/1.1)",
+                a.plain
+            ),
             format!("avs-sim: control listening on http://{}", a.control),
         ];
         for (name, addr) in &a.regions {
-            lines.push(format!("avs-sim: region {name} listening on https://{addr} (TLS, h2 + http/1.1)"));
+            lines.push(format!(
+                "avs-sim: region {name} listening on https://{addr} (TLS, h2 + http/1.1)"
+            ));
         }
-        lines.push(format!("avs-sim: CA certificate {}", self.certs.ca_cert.display()));
+        lines.push(format!(
+            "avs-sim: CA certificate {}",
+            self.certs.ca_cert.display()
+        ));
         lines
     }
 
     /// Serve until `shutdown` completes, then drain.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Sim { state, listeners, tls, journal_writer, .. } = self;
+        let Sim {
+            state,
+            listeners,
+            tls,
+            journal_writer,
+            ..
+        } = self;
         let writer = journal_writer.map(|w| tokio::spawn(w.run()));
         let tasks = TaskTracker::new();
         let infos = state.listeners.read().expect("listeners lock").clone();
-        let info = |name: &str| infos.iter().find(|l| &*l.name == name).cloned().expect("listener info exists");
-        tasks.spawn(accept_loop(state.clone(), listeners.avs, info("avs"), Some(tls.clone()), tasks.clone()));
-        tasks.spawn(accept_loop(state.clone(), listeners.plain, info("plain"), None, tasks.clone()));
+        let info = |name: &str| {
+            infos
+                .iter()
+                .find(|l| &*l.name == name)
+                .cloned()
+                .expect("listener info exists")
+        };
+        tasks.spawn(accept_loop(
+            state.clone(),
+            listeners.avs,
+            info("avs"),
+            Some(tls.clone()),
+            tasks.clone(),
+        ));
+        tasks.spawn(accept_loop(
+            state.clone(),
+            listeners.plain,
+            info("plain"),
+            None,
+            tasks.clone(),
+        ));
         for (name, listener) in listeners.regions {
-            tasks.spawn(accept_loop(state.clone(), listener, info(&name), Some(tls.clone()), tasks.clone()));
+            tasks.spawn(accept_loop(
+                state.clone(),
+                listener,
+                info(&name),
+                Some(tls.clone()),
+                tasks.clone(),
+            ));
         }
-        tasks.spawn(control_loop(state.clone(), listeners.control, tasks.clone()));
+        tasks.spawn(control_loop(
+            state.clone(),
+            listeners.control,
+            tasks.clone(),
+        ));
         shutdown.await;
         tracing::info!("shutting down: draining open streams");
         state.shutdown.cancel();
@@ -179,7 +263,13 @@ impl Sim {
     }
 }
 
-async fn accept_loop(state: Arc<State>, listener: TcpListener, info: ListenerInfo, tls: Option<TlsAcceptor>, tasks: TaskTracker) {
+async fn accept_loop(
+    state: Arc<State>,
+    listener: TcpListener,
+    info: ListenerInfo,
+    tls: Option<TlsAcceptor>,
+    tasks: TaskTracker,
+) {
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -204,7 +294,14 @@ async fn accept_loop(state: Arc<State>, listener: TcpListener, info: ListenerInf
     }
 }
 
-async fn serve_tls(state: Arc<State>, tcp: TcpStream, peer: SocketAddr, info: ListenerInfo, tls: TlsAcceptor, tasks: TaskTracker) {
+async fn serve_tls(
+    state: Arc<State>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    info: ListenerInfo,
+    tls: TlsAcceptor,
+    tasks: TaskTracker,
+) {
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return tracing::debug!(cause = %e, %peer, "TLS handshake failed"),
@@ -214,7 +311,13 @@ async fn serve_tls(state: Arc<State>, tcp: TcpStream, peer: SocketAddr, info: Li
     serve_protocol(state, stream, peer, info, h2, tasks).await;
 }
 
-async fn serve_plain(state: Arc<State>, mut tcp: TcpStream, peer: SocketAddr, info: ListenerInfo, tasks: TaskTracker) {
+async fn serve_plain(
+    state: Arc<State>,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    info: ListenerInfo,
+    tasks: TaskTracker,
+) {
     // Prior-knowledge h2c starts with the preface; anything else is HTTP/1.1.
     let mut prefix = Vec::with_capacity(PREFACE.len());
     let mut buf = [0u8; 24];
@@ -228,8 +331,14 @@ async fn serve_plain(state: Arc<State>, mut tcp: TcpStream, peer: SocketAddr, in
     serve_protocol(state, Rewind::new(prefix, tcp), peer, info, h2, tasks).await;
 }
 
-async fn serve_protocol<IO>(state: Arc<State>, io: IO, peer: SocketAddr, info: ListenerInfo, h2: bool, tasks: TaskTracker)
-where
+async fn serve_protocol<IO>(
+    state: Arc<State>,
+    io: IO,
+    peer: SocketAddr,
+    info: ListenerInfo,
+    h2: bool,
+    tasks: TaskTracker,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = Connection::new(info, peer, if h2 { "h2" } else { "http/1.1" });
@@ -240,7 +349,11 @@ where
         crate::bridge::serve_http1(state.clone(), conn.clone(), io).await;
         conn.journal(
             &state,
-            crate::journal::Record::new(crate::journal::Face::Server, crate::journal::Kind::ConnectionClose, "connection closed"),
+            crate::journal::Record::new(
+                crate::journal::Face::Server,
+                crate::journal::Kind::ConnectionClose,
+                "connection closed",
+            ),
         );
     }
 }
@@ -259,7 +372,8 @@ async fn control_loop(state: Arc<State>, listener: TcpListener, tasks: TaskTrack
         let (router, state) = (router.clone(), state.clone());
         tasks.spawn(async move {
             let service = hyper_util::service::TowerToHyperService::new(router);
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
             tokio::pin!(conn);
             tokio::select! {
@@ -311,10 +425,16 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Rewind<IO> {
     ) -> std::task::Poll<std::io::Result<usize>> {
         std::pin::Pin::new(&mut self.io).poll_write(cx, data)
     }
-    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.io).poll_flush(cx)
     }
-    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
@@ -349,5 +469,11 @@ pub async fn spawn(config: Config) -> Result<SimHandle, StartError> {
     let task = tokio::spawn(sim.run(async move {
         let _ = stopped.await;
     }));
-    Ok(SimHandle { addrs, state, ca, stop: Some(stop), task })
+    Ok(SimHandle {
+        addrs,
+        state,
+        ca,
+        stop: Some(stop),
+        task,
+    })
 }

@@ -26,7 +26,11 @@ pub struct ListenerInfo {
 impl ListenerInfo {
     /// The base URL a device would use for this listener.
     pub fn url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 }
 
@@ -61,6 +65,11 @@ impl State {
 
     /// The listener bound to `port`, if any (for SetEndpoint targets).
     pub fn listener_on_port(&self, port: u16) -> Option<ListenerInfo> {
-        self.listeners.read().expect("listeners lock").iter().find(|l| l.addr.port() == port).cloned()
+        self.listeners
+            .read()
+            .expect("listeners lock")
+            .iter()
+            .find(|l| l.addr.port() == port)
+            .cloned()
     }
 }

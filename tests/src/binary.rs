@@ -14,9 +14,16 @@ pub fn path() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/..");
     let bin = dir.join("avs-sim-bin");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
     bin
 }
 
@@ -43,7 +50,15 @@ impl Served {
     pub async fn start_in(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut cmd = Command::new(path());
         cmd.current_dir(dir)
-            .args(["serve", "--avs-listen", "127.0.0.1:0", "--plain-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--avs-listen",
+                "127.0.0.1:0",
+                "--plain-listen",
+                "127.0.0.1:0",
+                "--control-listen",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -64,7 +79,12 @@ impl Served {
         let read = async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 served.banner.push(line.clone());
-                let url = || line.split_whitespace().find(|w| w.contains("://")).unwrap_or("").to_string();
+                let url = || {
+                    line.split_whitespace()
+                        .find(|w| w.contains("://"))
+                        .unwrap_or("")
+                        .to_string()
+                };
                 if line.starts_with("avs-sim: avs listening") {
                     served.avs = url();
                 } else if line.starts_with("avs-sim: plain listening") {
@@ -72,14 +92,18 @@ impl Served {
                 } else if line.starts_with("avs-sim: control listening") {
                     served.control = url();
                 } else if let Some(rest) = line.strip_prefix("avs-sim: region ") {
-                    served.regions.push((rest.split_whitespace().next().unwrap().to_string(), url()));
+                    served
+                        .regions
+                        .push((rest.split_whitespace().next().unwrap().to_string(), url()));
                 } else if let Some(ca) = line.strip_prefix("avs-sim: CA certificate ") {
                     served.ca = dir.join(ca);
                     break;
                 }
             }
         };
-        tokio::time::timeout(crate::DEADLINE, read).await.expect("avs-sim printed its listeners");
+        tokio::time::timeout(crate::DEADLINE, read)
+            .await
+            .expect("avs-sim printed its listeners");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         served
@@ -87,14 +111,25 @@ impl Served {
 
     /// The port of a URL printed in the banner.
     pub fn port(url: &str) -> u16 {
-        url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap()
+        url.rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .parse()
+            .unwrap()
     }
 
     /// Send a signal and wait for the exit status.
     pub async fn signal(mut self, signal: &str) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill").args(["-s", signal, &pid]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-s", signal, &pid])
+            .status()
+            .unwrap();
         assert!(status.success());
-        tokio::time::timeout(crate::DEADLINE * 2, self.child.wait()).await.expect("exits after the signal").unwrap()
+        tokio::time::timeout(crate::DEADLINE * 2, self.child.wait())
+            .await
+            .expect("exits after the signal")
+            .unwrap()
     }
 }

@@ -39,11 +39,15 @@ impl Answer {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
     pub fn content_type(&self) -> &str {
-        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
     /// The parts of a `multipart/related` answer.
     pub fn parts(&self) -> Vec<Part> {
-        let boundary = related::sdk_boundary(self.content_type()).expect("multipart answer has a boundary");
+        let boundary =
+            related::sdk_boundary(self.content_type()).expect("multipart answer has a boundary");
         let mut reader = related::Reader::new(&boundary);
         reader.push(&self.body);
         std::iter::from_fn(|| reader.next_part()).collect()
@@ -65,8 +69,13 @@ impl Device {
         config.alpn_protocols = vec![b"h2".to_vec()];
         let tcp = TcpStream::connect(addr).await?;
         let name = rustls_pki_types::ServerName::try_from("localhost")?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
-        anyhow::ensure!(tls.get_ref().1.alpn_protocol() == Some(b"h2"), "server did not select ALPN h2");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await?;
+        anyhow::ensure!(
+            tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+            "server did not select ALPN h2"
+        );
         Device::handshake(tls, token).await
     }
 
@@ -83,7 +92,12 @@ impl Device {
         let ping_pong = conn.ping_pong();
         let closed = tokio::spawn(conn);
         let send = send.ready().await?;
-        Ok(Device { token: token.to_string(), send, ping_pong, closed })
+        Ok(Device {
+            token: token.to_string(),
+            send,
+            ping_pong,
+            closed,
+        })
     }
 
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS as seen by the client.
@@ -92,7 +106,9 @@ impl Device {
     }
 
     fn request(&self, method: Method, path: &str, content_type: Option<&str>) -> Request<()> {
-        let mut b = Request::builder().method(method).uri(format!("https://localhost{path}"));
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("https://localhost{path}"));
         if !self.token.is_empty() {
             b = b.header("authorization", format!("Bearer {}", self.token));
         }
@@ -109,15 +125,35 @@ impl Device {
         let resp = tokio::time::timeout(crate::DEADLINE, resp).await??;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let boundary = headers.get("content-type").and_then(|v| v.to_str().ok()).and_then(related::sdk_boundary);
+        let boundary = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(related::sdk_boundary);
         let reader = related::Reader::new(boundary.as_deref().unwrap_or("-"));
-        Ok(Downchannel { status, headers, body: resp.into_body(), reader, raw: Vec::new() })
+        Ok(Downchannel {
+            status,
+            headers,
+            body: resp.into_body(),
+            reader,
+            raw: Vec::new(),
+        })
     }
 
     /// Any request with a whole body; the answer is read whole.
-    pub async fn call(&mut self, method: Method, path: &str, content_type: Option<&str>, body: Bytes) -> anyhow::Result<Answer> {
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> anyhow::Result<Answer> {
         let req = self.request(method, path, content_type);
-        let (resp, mut stream) = self.send.clone().ready().await?.send_request(req, body.is_empty())?;
+        let (resp, mut stream) = self
+            .send
+            .clone()
+            .ready()
+            .await?
+            .send_request(req, body.is_empty())?;
         if !body.is_empty() {
             stream.send_data(body, true)?;
         }
@@ -125,10 +161,19 @@ impl Device {
     }
 
     /// An event as the SDK sends it: metadata and optional audio.
-    pub async fn event(&mut self, metadata: &serde_json::Value, audio: Option<&[u8]>) -> anyhow::Result<Answer> {
-        let body = avs_sim::avs::multipart::form::event_body(SDK_BOUNDARY, metadata.to_string().as_bytes(), audio);
+    pub async fn event(
+        &mut self,
+        metadata: &serde_json::Value,
+        audio: Option<&[u8]>,
+    ) -> anyhow::Result<Answer> {
+        let body = avs_sim::avs::multipart::form::event_body(
+            SDK_BOUNDARY,
+            metadata.to_string().as_bytes(),
+            audio,
+        );
         let ct = format!("multipart/form-data; boundary={SDK_BOUNDARY}");
-        self.call(Method::POST, "/v20160207/events", Some(&ct), body).await
+        self.call(Method::POST, "/v20160207/events", Some(&ct), body)
+            .await
     }
 
     /// Start an event whose body stays open: returns the response future
@@ -149,12 +194,18 @@ impl Device {
 
     /// `GET /ping`: the status.
     pub async fn ping(&mut self, path: &str) -> anyhow::Result<u16> {
-        Ok(self.call(Method::GET, path, None, Bytes::new()).await?.status)
+        Ok(self
+            .call(Method::GET, path, None, Bytes::new())
+            .await?
+            .status)
     }
 
     /// Send an HTTP/2 PING frame and wait for the PONG.
     pub async fn ping_frame(&mut self) -> anyhow::Result<()> {
-        let pp = self.ping_pong.as_mut().ok_or_else(|| anyhow::anyhow!("ping_pong taken"))?;
+        let pp = self
+            .ping_pong
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("ping_pong taken"))?;
         tokio::time::timeout(crate::DEADLINE, pp.ping(h2::Ping::opaque())).await??;
         Ok(())
     }
@@ -172,7 +223,11 @@ pub async fn read_whole(resp: h2::client::ResponseFuture) -> anyhow::Result<Answ
         let _ = body.flow_control().release_capacity(chunk.len());
         out.extend_from_slice(&chunk);
     }
-    Ok(Answer { status, headers, body: Bytes::from(out) })
+    Ok(Answer {
+        status,
+        headers,
+        body: Bytes::from(out),
+    })
 }
 
 /// An open downchannel.
@@ -187,7 +242,10 @@ pub struct Downchannel {
 
 impl Downchannel {
     pub fn content_type(&self) -> &str {
-        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// The next directive part, waiting up to `within`. `Ok(None)` when the

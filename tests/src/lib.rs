@@ -38,7 +38,10 @@ impl TestSim {
         config.certs.dir = temp_dir("certs");
         tweak(&mut config);
         let handle = avs_sim::spawn(config).await.expect("simulator starts");
-        TestSim { handle, http: reqwest::Client::new() }
+        TestSim {
+            handle,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn control(&self, path: &str) -> String {
@@ -47,17 +50,27 @@ impl TestSim {
 
     /// A device client over TLS (ALPN h2), trusting the generated CA.
     pub async fn tls_device(&self, token: &str) -> device::Device {
-        device::Device::tls(self.handle.addrs.avs, &self.handle.ca, token).await.expect("TLS device connects")
+        device::Device::tls(self.handle.addrs.avs, &self.handle.ca, token)
+            .await
+            .expect("TLS device connects")
     }
 
     /// A device client over h2c prior knowledge.
     pub async fn h2c_device(&self, token: &str) -> device::Device {
-        device::Device::h2c(self.handle.addrs.plain, token).await.expect("h2c device connects")
+        device::Device::h2c(self.handle.addrs.plain, token)
+            .await
+            .expect("h2c device connects")
     }
 
     /// `POST /api/devices/{id}/directives`: (status, JSON body).
     pub async fn push(&self, device: &str, body: Value) -> (u16, Value) {
-        let resp = self.http.post(self.control(&format!("/api/devices/{device}/directives"))).json(&body).send().await.unwrap();
+        let resp = self
+            .http
+            .post(self.control(&format!("/api/devices/{device}/directives")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -86,15 +99,26 @@ impl TestSim {
                     return e;
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "no journal entry matched within {DEADLINE:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no journal entry matched within {DEADLINE:?}"
+            );
         }
     }
 
     /// The verdict of one conformance rule of a device.
     pub async fn verdict(&self, device: &str, rule: &str) -> (String, Value) {
-        let (status, body) = self.get(&format!("/api/devices/{device}/conformance")).await;
+        let (status, body) = self
+            .get(&format!("/api/devices/{device}/conformance"))
+            .await;
         assert_eq!(status, 200, "{body}");
-        let r = body["rules"].as_array().unwrap().iter().find(|r| r["rule"] == rule).cloned().unwrap();
+        let r = body["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .cloned()
+            .unwrap();
         (r["verdict"].as_str().unwrap().to_string(), r)
     }
 

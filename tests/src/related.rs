@@ -12,7 +12,10 @@ pub struct Part {
 
 impl Part {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("part body is JSON")
@@ -37,7 +40,12 @@ pub struct Reader {
 
 impl Reader {
     pub fn new(boundary: &str) -> Reader {
-        Reader { boundary: boundary.to_string(), buf: Vec::new(), started: false, ended: false }
+        Reader {
+            boundary: boundary.to_string(),
+            buf: Vec::new(),
+            started: false,
+            ended: false,
+        }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -52,7 +60,11 @@ impl Reader {
             if self.buf.len() < skip + open.len() {
                 return None;
             }
-            assert_eq!(&self.buf[skip..skip + open.len()], open.as_bytes(), "answer must start with the boundary");
+            assert_eq!(
+                &self.buf[skip..skip + open.len()],
+                open.as_bytes(),
+                "answer must start with the boundary"
+            );
             self.buf.drain(..skip + open.len());
             self.started = true;
         }
@@ -66,11 +78,16 @@ impl Reader {
         let end = find(&self.buf, delim.as_bytes())?;
         let part_bytes: Vec<u8> = self.buf.drain(..end + delim.len()).collect();
         let raw = &part_bytes[..end];
-        let split = find(raw, b"\r\n\r\n").map(|i| (i, 4)).or_else(|| raw.starts_with(b"\r\n").then_some((0, 2)))?;
+        let split = find(raw, b"\r\n\r\n")
+            .map(|i| (i, 4))
+            .or_else(|| raw.starts_with(b"\r\n").then_some((0, 2)))?;
         let headers = String::from_utf8_lossy(&raw[..split.0])
             .split("\r\n")
             .filter(|l| !l.is_empty())
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .filter_map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            })
             .collect();
         let body = raw[split.0 + split.1..].to_vec();
         if self.buf.starts_with(b"--") {

@@ -60,22 +60,39 @@ impl Rule {
     /// What the rule asks of the device, for reports.
     pub fn describe(self) -> &'static str {
         match self {
-            Rule::DownchannelBeforeEvents => "open the downchannel before sending events on a connection",
-            Rule::SynchronizeStateFirst => "send System.SynchronizeState first after every downchannel open",
-            Rule::Activity => "show activity (GET /ping, a PING frame or a request) within the activity interval",
-            Rule::SoftwareInfoAfterReport => "answer System.ReportSoftwareInfo with System.SoftwareInfo in time",
+            Rule::DownchannelBeforeEvents => {
+                "open the downchannel before sending events on a connection"
+            }
+            Rule::SynchronizeStateFirst => {
+                "send System.SynchronizeState first after every downchannel open"
+            }
+            Rule::Activity => {
+                "show activity (GET /ping, a PING frame or a request) within the activity interval"
+            }
+            Rule::SoftwareInfoAfterReport => {
+                "answer System.ReportSoftwareInfo with System.SoftwareInfo in time"
+            }
             Rule::ExceptionAfterMalformed => {
                 "answer a malformed directive with ExceptionEncountered UNEXPECTED_INFORMATION_RECEIVED carrying it verbatim"
             }
-            Rule::ReconnectAfterSetEndpoint => "reconnect to the new endpoint after System.SetEndpoint",
+            Rule::ReconnectAfterSetEndpoint => {
+                "reconnect to the new endpoint after System.SetEndpoint"
+            }
             Rule::UniqueMessageIds => "use a unique messageId for every event",
-            Rule::ValidFirmwareVersion => "send firmwareVersion as a positive signed 32-bit decimal integer",
-            Rule::SoftwareInfoNeedsSystem11 => "send SoftwareInfo only after declaring System 1.1 (when capabilities were declared)",
+            Rule::ValidFirmwareVersion => {
+                "send firmwareVersion as a positive signed 32-bit decimal integer"
+            }
+            Rule::SoftwareInfoNeedsSystem11 => {
+                "send SoftwareInfo only after declaring System 1.1 (when capabilities were declared)"
+            }
         }
     }
 
     fn index(self) -> usize {
-        Rule::ALL.iter().position(|r| *r == self).expect("every rule is in ALL")
+        Rule::ALL
+            .iter()
+            .position(|r| *r == self)
+            .expect("every rule is in ALL")
     }
 }
 
@@ -180,7 +197,10 @@ impl Conformance {
                     self.fail(
                         Rule::ReconnectAfterSetEndpoint,
                         &[owed.since, evidence],
-                        format!("SetEndpoint sent the device to {} but it reconnected on port {port}", owed.what.url),
+                        format!(
+                            "SetEndpoint sent the device to {} but it reconnected on port {port}",
+                            owed.what.url
+                        ),
                     );
                 }
                 _ => self.pass(Rule::ReconnectAfterSetEndpoint, evidence),
@@ -197,7 +217,10 @@ impl Conformance {
             self.fail(
                 Rule::DownchannelBeforeEvents,
                 &[evidence],
-                format!("{} arrived on a connection without an open downchannel", ev.qualified_name),
+                format!(
+                    "{} arrived on a connection without an open downchannel",
+                    ev.qualified_name
+                ),
             );
         }
         if let Some(opened) = self.awaiting_sync {
@@ -223,7 +246,11 @@ impl Conformance {
         }
         let hash = fxhash(id);
         if self.recent_ids.contains(&hash) {
-            self.fail(Rule::UniqueMessageIds, &[evidence], format!("messageId {id:?} was used before"));
+            self.fail(
+                Rule::UniqueMessageIds,
+                &[evidence],
+                format!("messageId {id:?} was used before"),
+            );
         } else {
             self.pass(Rule::UniqueMessageIds, evidence);
         }
@@ -234,11 +261,21 @@ impl Conformance {
     }
 
     /// A SoftwareInfo event: `valid` firmware, and whether System 1.1 was declared.
-    pub fn software_info(&mut self, firmware: &str, valid: bool, system_1_1: Option<bool>, evidence: u64) {
+    pub fn software_info(
+        &mut self,
+        firmware: &str,
+        valid: bool,
+        system_1_1: Option<bool>,
+        evidence: u64,
+    ) {
         if valid {
             self.pass(Rule::ValidFirmwareVersion, evidence);
         } else {
-            self.fail(Rule::ValidFirmwareVersion, &[evidence], format!("firmwareVersion {firmware:?} is invalid"));
+            self.fail(
+                Rule::ValidFirmwareVersion,
+                &[evidence],
+                format!("firmwareVersion {firmware:?} is invalid"),
+            );
         }
         match system_1_1 {
             Some(false) => self.fail(
@@ -253,14 +290,20 @@ impl Conformance {
             if clock::now() <= owed.deadline {
                 self.pass(Rule::SoftwareInfoAfterReport, evidence);
             } else {
-                self.fail(Rule::SoftwareInfoAfterReport, &[owed.since, evidence], "SoftwareInfo came after the deadline".into());
+                self.fail(
+                    Rule::SoftwareInfoAfterReport,
+                    &[owed.since, evidence],
+                    "SoftwareInfo came after the deadline".into(),
+                );
             }
         }
     }
 
     /// An ExceptionEncountered event.
     pub fn exception(&mut self, unparsed: &str, error_type: &str, evidence: u64) {
-        let Some(owed) = self.exception.take() else { return };
+        let Some(owed) = self.exception.take() else {
+            return;
+        };
         let in_time = clock::now() <= owed.deadline;
         if in_time && error_type == "UNEXPECTED_INFORMATION_RECEIVED" && unparsed == &*owed.what {
             self.pass(Rule::ExceptionAfterMalformed, evidence);
@@ -270,7 +313,10 @@ impl Conformance {
             } else if error_type != "UNEXPECTED_INFORMATION_RECEIVED" {
                 format!("error.type was {error_type:?}, expected UNEXPECTED_INFORMATION_RECEIVED")
             } else {
-                format!("unparsedDirective {unparsed:?} differs from the directive sent {:?}", owed.what)
+                format!(
+                    "unparsedDirective {unparsed:?} differs from the directive sent {:?}",
+                    owed.what
+                )
             };
             self.fail(Rule::ExceptionAfterMalformed, &[owed.since, evidence], why);
         }
@@ -278,29 +324,49 @@ impl Conformance {
 
     /// The simulator pushed ReportSoftwareInfo.
     pub fn report_software_info_sent(&mut self, evidence: u64, within: Duration) {
-        self.software_info = Some(Owed { what: (), since: evidence, deadline: clock::now() + within });
+        self.software_info = Some(Owed {
+            what: (),
+            since: evidence,
+            deadline: clock::now() + within,
+        });
         self.pending(Rule::SoftwareInfoAfterReport, evidence);
     }
 
     /// The simulator pushed a malformed directive (`raw` verbatim).
     pub fn malformed_sent(&mut self, raw: &str, evidence: u64, within: Duration) {
-        self.exception = Some(Owed { what: raw.into(), since: evidence, deadline: clock::now() + within });
+        self.exception = Some(Owed {
+            what: raw.into(),
+            since: evidence,
+            deadline: clock::now() + within,
+        });
         self.pending(Rule::ExceptionAfterMalformed, evidence);
     }
 
     /// The simulator pushed SetEndpoint.
     pub fn set_endpoint_sent(&mut self, target: EndpointTarget, evidence: u64, within: Duration) {
-        self.endpoint = Some(Owed { what: target, since: evidence, deadline: clock::now() + within });
+        self.endpoint = Some(Owed {
+            what: target,
+            since: evidence,
+            deadline: clock::now() + within,
+        });
         self.pending(Rule::ReconnectAfterSetEndpoint, evidence);
     }
 
     /// Turn overdue obligations into failures.
     pub fn resolve(&mut self, now: Instant) {
         if let Some(owed) = self.software_info.take_if(|o| now > o.deadline) {
-            self.fail(Rule::SoftwareInfoAfterReport, &[owed.since], "no SoftwareInfo before the deadline".into());
+            self.fail(
+                Rule::SoftwareInfoAfterReport,
+                &[owed.since],
+                "no SoftwareInfo before the deadline".into(),
+            );
         }
         if let Some(owed) = self.exception.take_if(|o| now > o.deadline) {
-            self.fail(Rule::ExceptionAfterMalformed, &[owed.since], "no ExceptionEncountered before the deadline".into());
+            self.fail(
+                Rule::ExceptionAfterMalformed,
+                &[owed.since],
+                "no ExceptionEncountered before the deadline".into(),
+            );
         }
         if let Some(owed) = self.endpoint.take_if(|o| now > o.deadline) {
             self.fail(
@@ -346,7 +412,9 @@ fn push_evidence(list: &mut Vec<u64>, id: u64) {
 
 /// A small non-cryptographic hash (FNV-1a), enough to spot repeats.
 fn fxhash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 #[cfg(test)]
@@ -354,11 +422,19 @@ mod tests {
     use super::*;
 
     fn verdict(c: &mut Conformance, rule: Rule) -> Verdict {
-        c.report().into_iter().find(|r| r.rule == rule.name()).unwrap().verdict
+        c.report()
+            .into_iter()
+            .find(|r| r.rule == rule.name())
+            .unwrap()
+            .verdict
     }
 
     fn ev<'a>(name: &'a str, id: &'a str, dc: bool) -> EventFacts<'a> {
-        EventFacts { qualified_name: name, message_id: id, downchannel_open: dc }
+        EventFacts {
+            qualified_name: name,
+            message_id: id,
+            downchannel_open: dc,
+        }
     }
 
     #[test]
@@ -371,7 +447,10 @@ mod tests {
         c.event(&ev("System.UserInactivityReport", "b", true), 4);
         assert_eq!(verdict(&mut c, Rule::SynchronizeStateFirst), Verdict::Fail);
         let report = c.report();
-        let r = report.iter().find(|r| r.rule == "synchronize_state_first").unwrap();
+        let r = report
+            .iter()
+            .find(|r| r.rule == "synchronize_state_first")
+            .unwrap();
         assert_eq!(r.evidence, vec![3, 4]);
     }
 
@@ -389,19 +468,31 @@ mod tests {
     fn event_without_downchannel_fails() {
         let mut c = Conformance::default();
         c.event(&ev("A.B", "x", false), 1);
-        assert_eq!(verdict(&mut c, Rule::DownchannelBeforeEvents), Verdict::Fail);
+        assert_eq!(
+            verdict(&mut c, Rule::DownchannelBeforeEvents),
+            Verdict::Fail
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn software_info_deadline() {
         let mut c = Conformance::default();
         c.report_software_info_sent(1, Duration::from_secs(5));
-        assert_eq!(verdict(&mut c, Rule::SoftwareInfoAfterReport), Verdict::Pending);
+        assert_eq!(
+            verdict(&mut c, Rule::SoftwareInfoAfterReport),
+            Verdict::Pending
+        );
         c.software_info("123", true, None, 2);
-        assert_eq!(verdict(&mut c, Rule::SoftwareInfoAfterReport), Verdict::Pass);
+        assert_eq!(
+            verdict(&mut c, Rule::SoftwareInfoAfterReport),
+            Verdict::Pass
+        );
         c.report_software_info_sent(3, Duration::from_secs(5));
         tokio::time::advance(Duration::from_secs(6)).await;
-        assert_eq!(verdict(&mut c, Rule::SoftwareInfoAfterReport), Verdict::Fail);
+        assert_eq!(
+            verdict(&mut c, Rule::SoftwareInfoAfterReport),
+            Verdict::Fail
+        );
     }
 
     #[test]
@@ -409,29 +500,47 @@ mod tests {
         let mut c = Conformance::default();
         c.malformed_sent("{bad", 1, Duration::from_secs(5));
         c.exception("{bad", "UNEXPECTED_INFORMATION_RECEIVED", 2);
-        assert_eq!(verdict(&mut c, Rule::ExceptionAfterMalformed), Verdict::Pass);
+        assert_eq!(
+            verdict(&mut c, Rule::ExceptionAfterMalformed),
+            Verdict::Pass
+        );
         c.malformed_sent("{bad", 3, Duration::from_secs(5));
         c.exception("{other", "UNEXPECTED_INFORMATION_RECEIVED", 4);
-        assert_eq!(verdict(&mut c, Rule::ExceptionAfterMalformed), Verdict::Fail);
+        assert_eq!(
+            verdict(&mut c, Rule::ExceptionAfterMalformed),
+            Verdict::Fail
+        );
     }
 
     #[test]
     fn set_endpoint_needs_the_right_port() {
         let mut c = Conformance::default();
-        let target = EndpointTarget { url: "https://localhost:9444".into(), port: Some(9444) };
+        let target = EndpointTarget {
+            url: "https://localhost:9444".into(),
+            port: Some(9444),
+        };
         c.set_endpoint_sent(target.clone(), 1, Duration::from_secs(5));
         c.downchannel_opened(2, 9444);
-        assert_eq!(verdict(&mut c, Rule::ReconnectAfterSetEndpoint), Verdict::Pass);
+        assert_eq!(
+            verdict(&mut c, Rule::ReconnectAfterSetEndpoint),
+            Verdict::Pass
+        );
         c.set_endpoint_sent(target, 3, Duration::from_secs(5));
         c.downchannel_opened(4, 8443);
-        assert_eq!(verdict(&mut c, Rule::ReconnectAfterSetEndpoint), Verdict::Fail);
+        assert_eq!(
+            verdict(&mut c, Rule::ReconnectAfterSetEndpoint),
+            Verdict::Fail
+        );
     }
 
     #[test]
     fn system_1_1_is_needed_when_declared() {
         let mut c = Conformance::default();
         c.software_info("12", true, Some(false), 1);
-        assert_eq!(verdict(&mut c, Rule::SoftwareInfoNeedsSystem11), Verdict::Fail);
+        assert_eq!(
+            verdict(&mut c, Rule::SoftwareInfoNeedsSystem11),
+            Verdict::Fail
+        );
         assert_eq!(verdict(&mut c, Rule::ValidFirmwareVersion), Verdict::Pass);
         c.software_info("0", false, None, 2);
         assert_eq!(verdict(&mut c, Rule::ValidFirmwareVersion), Verdict::Fail);

@@ -38,7 +38,11 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(listener: ListenerInfo, peer: SocketAddr, protocol: &'static str) -> Arc<Connection> {
+    pub fn new(
+        listener: ListenerInfo,
+        peer: SocketAddr,
+        protocol: &'static str,
+    ) -> Arc<Connection> {
         Arc::new(Connection {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             listener,
@@ -99,14 +103,46 @@ impl Connection {
     pub fn journal_open(&self, state: &State) -> u64 {
         self.journal(
             state,
-            Record::new(Face::Server, Kind::ConnectionOpen, format!("{} connection from {}", self.protocol, self.peer))
-                .body(serde_json::json!({
-                    "listener": &*self.listener.name,
-                    "region": &*self.listener.region,
-                    "local": self.listener.addr.to_string(),
-                    "peer": self.peer.to_string(),
-                    "protocol": self.protocol,
-                })),
+            Record::new(
+                Face::Server,
+                Kind::ConnectionOpen,
+                format!("{} connection from {}", self.protocol, self.peer),
+            )
+            .body(serde_json::json!({
+                "listener": &*self.listener.name,
+                "region": &*self.listener.region,
+                "local": self.listener.addr.to_string(),
+                "peer": self.peer.to_string(),
+                "protocol": self.protocol,
+            })),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avs::conformance::Verdict;
+    use crate::config::Config;
+    use crate::journal::Journal;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_breaks_the_activity_rule() {
+        let mut config = Config::default();
+        config.conformance.activity_interval = Duration::from_secs(300);
+        let state = State::new(config, Arc::new(Journal::new(100)));
+        let info = ListenerInfo { name: "avs".into(), region: "NA".into(), addr: "127.0.0.1:1".parse().unwrap(), tls: true };
+        let conn = Connection::new(info, "127.0.0.1:2".parse().unwrap(), "h2");
+        let device = state.devices.get_or_create(&Arc::from("quiet"));
+        conn.bind_device(&device);
+        let _rx = device.open_downchannel(&conn, 4);
+        let verdict = |d: &Device| d.conformance(300_000).into_iter().find(|r| r.rule == "activity").unwrap().verdict;
+        tokio::time::advance(Duration::from_secs(240)).await;
+        conn.touch(&state, 1);
+        assert_eq!(verdict(&device), Verdict::Pass);
+        // Still connected and silent past the interval: the report notices without a request.
+        tokio::time::advance(Duration::from_secs(301)).await;
+        assert_eq!(verdict(&device), Verdict::Fail);
     }
 }

@@ -78,13 +78,18 @@ pub struct DeviceState {
 impl DeviceState {
     /// Whether `conn` carries this device's open downchannel.
     pub fn downchannel_on(&self, conn: u64) -> bool {
-        self.downchannel.as_ref().is_some_and(|d| d.conn.id == conn && !d.tx.is_closed())
+        self.downchannel
+            .as_ref()
+            .is_some_and(|d| d.conn.id == conn && !d.tx.is_closed())
     }
 
     /// Whether the device declared System 1.1 or later; `None` when it declared nothing.
     pub fn declares_system_1_1(&self) -> Option<bool> {
         let caps = self.capabilities.as_ref()?;
-        Some(caps.iter().any(|i| i.interface == "System" && version_at_least(&i.version, (1, 1))))
+        Some(
+            caps.iter()
+                .any(|i| i.interface == "System" && version_at_least(&i.version, (1, 1))),
+        )
     }
 
     pub fn record_exception(&mut self, e: ExceptionRecord) {
@@ -120,7 +125,10 @@ impl Device {
             let mut s = self.lock();
             s.region = Some(conn.listener.region.clone());
             s.connected_at = Some(crate::clock::wall_rfc3339());
-            s.downchannel.replace(DownchannelLink { conn: conn.clone(), tx })
+            s.downchannel.replace(DownchannelLink {
+                conn: conn.clone(),
+                tx,
+            })
         };
         // Dropping the old sender ends the old downchannel stream.
         if let Some(old) = old.filter(|o| o.conn.id != conn.id) {
@@ -143,14 +151,19 @@ impl Device {
         let link = s.downchannel.as_ref().filter(|d| !d.tx.is_closed());
         let link = link.ok_or_else(|| PushError::NoDownchannel(self.id.to_string()))?;
         link.tx.try_send(push).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => PushError::QueueFull(self.id.to_string(), link.tx.max_capacity()),
+            mpsc::error::TrySendError::Full(_) => {
+                PushError::QueueFull(self.id.to_string(), link.tx.max_capacity())
+            }
             mpsc::error::TrySendError::Closed(_) => PushError::NoDownchannel(self.id.to_string()),
         })
     }
 
     /// Whether the device has an open downchannel.
     pub fn connected(&self) -> bool {
-        self.lock().downchannel.as_ref().is_some_and(|d| !d.tx.is_closed())
+        self.lock()
+            .downchannel
+            .as_ref()
+            .is_some_and(|d| !d.tx.is_closed())
     }
 
     /// Record an activity gap (from the connection's activity clock).
@@ -188,7 +201,10 @@ impl Device {
             connected: s.downchannel.as_ref().is_some_and(|d| !d.tx.is_closed()),
             region: s.region.as_deref().map(str::to_string),
             connected_at: s.connected_at.clone(),
-            last_event: s.last_event.as_ref().map(|(name, at)| serde_json::json!({"name": name, "at": at})),
+            last_event: s
+                .last_event
+                .as_ref()
+                .map(|(name, at)| serde_json::json!({"name": name, "at": at})),
             firmware: s.firmware.clone(),
             capabilities: s.capabilities.clone(),
             inactive_seconds: s.inactive_seconds,
@@ -222,24 +238,42 @@ pub struct Devices {
 
 impl Devices {
     pub fn new(queue: usize) -> Devices {
-        Devices { map: Mutex::new(HashMap::new()), queue }
+        Devices {
+            map: Mutex::new(HashMap::new()),
+            queue,
+        }
     }
 
     /// The device with `id`, created on first sight.
     pub fn get_or_create(&self, id: &Arc<str>) -> Arc<Device> {
         let mut map = self.map.lock().expect("devices lock poisoned");
         map.entry(id.clone())
-            .or_insert_with(|| Arc::new(Device { id: id.clone(), state: Mutex::new(DeviceState::default()) }))
+            .or_insert_with(|| {
+                Arc::new(Device {
+                    id: id.clone(),
+                    state: Mutex::new(DeviceState::default()),
+                })
+            })
             .clone()
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Device>> {
-        self.map.lock().expect("devices lock poisoned").get(id).cloned()
+        self.map
+            .lock()
+            .expect("devices lock poisoned")
+            .get(id)
+            .cloned()
     }
 
     /// Every device, sorted by id.
     pub fn list(&self) -> Vec<Arc<Device>> {
-        let mut all: Vec<_> = self.map.lock().expect("devices lock poisoned").values().cloned().collect();
+        let mut all: Vec<_> = self
+            .map
+            .lock()
+            .expect("devices lock poisoned")
+            .values()
+            .cloned()
+            .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }

@@ -6,7 +6,12 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 /// A directive JSON document with a fresh messageId.
-pub fn build(namespace: &str, name: &str, payload: Value, dialog_request_id: Option<&str>) -> Value {
+pub fn build(
+    namespace: &str,
+    name: &str,
+    payload: Value,
+    dialog_request_id: Option<&str>,
+) -> Value {
     let mut header = json!({
         "namespace": namespace,
         "name": name,
@@ -33,8 +38,15 @@ pub fn from_request(body: &Value) -> Result<Push, DirectiveError> {
         return Err(DirectiveError::Invalid("body must be a JSON object".into()));
     };
     if let Some(raw) = map.get("raw") {
-        let raw = raw.as_str().ok_or_else(|| DirectiveError::Invalid("raw must be a string".into()))?;
-        return Ok(Push { body: Bytes::from(raw.to_string()), name: "raw".into(), message_id: None, well_formed: false });
+        let raw = raw
+            .as_str()
+            .ok_or_else(|| DirectiveError::Invalid("raw must be a string".into()))?;
+        return Ok(Push {
+            body: Bytes::from(raw.to_string()),
+            name: "raw".into(),
+            message_id: None,
+            well_formed: false,
+        });
     }
     let doc = if let Some(directive) = map.get("directive") {
         let mut doc = json!({ "directive": directive.clone() });
@@ -42,14 +54,20 @@ pub fn from_request(body: &Value) -> Result<Push, DirectiveError> {
             .pointer_mut("/directive/header")
             .and_then(Value::as_object_mut)
             .ok_or_else(|| DirectiveError::Invalid("directive.header must be an object".into()))?;
-        header.entry("messageId").or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
+        header
+            .entry("messageId")
+            .or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
         doc
     } else {
         let field = |k: &str| {
             map.get(k)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| DirectiveError::Invalid(format!("{k} must be a non-empty string (or send \"directive\" or \"raw\")")))
+                .ok_or_else(|| {
+                    DirectiveError::Invalid(format!(
+                        "{k} must be a non-empty string (or send \"directive\" or \"raw\")"
+                    ))
+                })
         };
         let payload = map.get("payload").cloned().unwrap_or_else(|| json!({}));
         if !payload.is_object() {
@@ -87,9 +105,15 @@ mod tests {
         assert_eq!(p.name, "System.ReportSoftwareInfo");
         let doc: Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(doc["directive"]["payload"], json!({}));
-        assert_eq!(doc["directive"]["header"]["messageId"].as_str(), p.message_id.as_deref());
+        assert_eq!(
+            doc["directive"]["header"]["messageId"].as_str(),
+            p.message_id.as_deref()
+        );
 
-        let p = from_request(&json!({"directive":{"header":{"namespace":"A","name":"B"},"payload":{"x":1}}})).unwrap();
+        let p = from_request(
+            &json!({"directive":{"header":{"namespace":"A","name":"B"},"payload":{"x":1}}}),
+        )
+        .unwrap();
         assert_eq!(p.name, "A.B");
         assert!(p.message_id.is_some());
 

@@ -20,7 +20,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Serve a downchannel request.
-pub async fn serve(state: Arc<State>, conn: Arc<Connection>, req: Request<h2::RecvStream>, mut respond: SendResponse<Bytes>) {
+pub async fn serve(
+    state: Arc<State>,
+    conn: Arc<Connection>,
+    req: Request<h2::RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
     let stream_id = respond.stream_id().as_u32();
     let request_id = conn.journal(
         &state,
@@ -29,7 +34,10 @@ pub async fn serve(state: Arc<State>, conn: Arc<Connection>, req: Request<h2::Re
     let device = match crate::avs::auth::device(&state, req.headers()) {
         Ok(d) => d,
         Err(e) => {
-            conn.journal(&state, error_record(&e.to_json(), e.status(), stream_id, None));
+            conn.journal(
+                &state,
+                error_record(&e.to_json(), e.status(), stream_id, None),
+            );
             let _ = respond::error(&mut respond, &e);
             return;
         }
@@ -38,9 +46,14 @@ pub async fn serve(state: Arc<State>, conn: Arc<Connection>, req: Request<h2::Re
     conn.touch(&state, request_id);
     let boundary = related::new_boundary();
     let head = respond::head(StatusCode::OK, Some(&related::content_type(&boundary)));
-    let Ok(mut send) = respond.send_response(head, false) else { return };
+    let Ok(mut send) = respond.send_response(head, false) else {
+        return;
+    };
     let mut rx = device.open_downchannel(&conn, state.devices.queue);
-    if send.send_data(related::downchannel_start(&boundary), false).is_err() {
+    if send
+        .send_data(related::downchannel_start(&boundary), false)
+        .is_err()
+    {
         device.downchannel_closed(conn.id);
         return;
     }
@@ -51,7 +64,10 @@ pub async fn serve(state: Arc<State>, conn: Arc<Connection>, req: Request<h2::Re
             .stream(stream_id)
             .body(json!({"status": 200, "region": &*conn.listener.region, "listener": conn.listener.url()})),
     );
-    device.lock().conformance.downchannel_opened(opened, conn.listener.addr.port());
+    device
+        .lock()
+        .conformance
+        .downchannel_opened(opened, conn.listener.addr.port());
 
     let end = loop {
         tokio::select! {
@@ -79,7 +95,12 @@ pub async fn serve(state: Arc<State>, conn: Arc<Connection>, req: Request<h2::Re
     device.downchannel_closed(conn.id);
     conn.journal(
         &state,
-        Record::new(Face::Avs, Kind::ConnectionClose, format!("downchannel closed: {end}")).stream(stream_id),
+        Record::new(
+            Face::Avs,
+            Kind::ConnectionClose,
+            format!("downchannel closed: {end}"),
+        )
+        .stream(stream_id),
     );
 }
 
@@ -98,7 +119,10 @@ fn write(
         .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&push.body) }));
     let id = conn.journal(
         state,
-        Record::new(Face::Avs, Kind::Directive, push.name.clone()).device(&*device.id).stream(stream_id).body(body),
+        Record::new(Face::Avs, Kind::Directive, push.name.clone())
+            .device(&*device.id)
+            .stream(stream_id)
+            .body(body),
     );
     note_for_conformance(state, device, &push, id);
     Ok(())
@@ -109,16 +133,30 @@ fn note_for_conformance(state: &State, device: &Device, push: &Push, evidence: u
     let c = &state.config.conformance;
     let mut s = device.lock();
     if !push.well_formed {
-        s.conformance.malformed_sent(&String::from_utf8_lossy(&push.body), evidence, c.exception_deadline);
+        s.conformance.malformed_sent(
+            &String::from_utf8_lossy(&push.body),
+            evidence,
+            c.exception_deadline,
+        );
         return;
     }
     match push.name.as_str() {
-        "System.ReportSoftwareInfo" => s.conformance.report_software_info_sent(evidence, c.software_info_deadline),
+        "System.ReportSoftwareInfo" => s
+            .conformance
+            .report_software_info_sent(evidence, c.software_info_deadline),
         "System.SetEndpoint" => {
             let doc: Value = serde_json::from_slice(&push.body).unwrap_or_default();
-            let url = doc.pointer("/directive/payload/endpoint").and_then(Value::as_str).unwrap_or("").to_string();
-            let target = crate::avs::conformance::EndpointTarget { port: endpoint_port(&url), url };
-            s.conformance.set_endpoint_sent(target, evidence, c.reconnect_deadline);
+            let url = doc
+                .pointer("/directive/payload/endpoint")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let target = crate::avs::conformance::EndpointTarget {
+                port: endpoint_port(&url),
+                url,
+            };
+            s.conformance
+                .set_endpoint_sent(target, evidence, c.reconnect_deadline);
         }
         _ => {}
     }
@@ -128,19 +166,38 @@ fn note_for_conformance(state: &State, device: &Device, push: &Push, evidence: u
 pub fn endpoint_port(url: &str) -> Option<u16> {
     let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
     let authority = rest.split('/').next().unwrap_or("");
-    let port = authority.rsplit_once(':').and_then(|(host, p)| (!host.ends_with(']') || authority.contains("]:")).then_some(p));
+    let port = authority
+        .rsplit_once(':')
+        .and_then(|(host, p)| (!host.ends_with(']') || authority.contains("]:")).then_some(p));
     match port.and_then(|p| p.parse().ok()) {
         Some(p) => Some(p),
         None if authority.is_empty() => None,
-        None => Some(if scheme.eq_ignore_ascii_case("http") { 80 } else { 443 }),
+        None => Some(if scheme.eq_ignore_ascii_case("http") {
+            80
+        } else {
+            443
+        }),
     }
 }
 
-pub(crate) fn error_record(body: &Value, status: StatusCode, stream: u32, device: Option<&str>) -> Record {
-    Record::new(Face::Avs, Kind::Response, format!("{} {}", status.as_u16(), body["payload"]["code"].as_str().unwrap_or("")))
-        .maybe_device(device)
-        .stream(stream)
-        .body(json!({"status": status.as_u16(), "body": body}))
+pub(crate) fn error_record(
+    body: &Value,
+    status: StatusCode,
+    stream: u32,
+    device: Option<&str>,
+) -> Record {
+    Record::new(
+        Face::Avs,
+        Kind::Response,
+        format!(
+            "{} {}",
+            status.as_u16(),
+            body["payload"]["code"].as_str().unwrap_or("")
+        ),
+    )
+    .maybe_device(device)
+    .stream(stream)
+    .body(json!({"status": status.as_u16(), "body": body}))
 }
 
 #[cfg(test)]

@@ -63,10 +63,15 @@ impl EventReader {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Option<Bytes>, AvsError> {
         self.total += chunk.len() as u64;
         if self.total > self.max_body {
-            return Err(AvsError::InvalidRequest(format!("event body exceeds the limit of {} bytes", self.max_body)));
+            return Err(AvsError::InvalidRequest(format!(
+                "event body exceeds the limit of {} bytes",
+                self.max_body
+            )));
         }
         let mut events = std::mem::take(&mut self.events);
-        self.parser.feed(chunk, &mut events).map_err(|e| AvsError::InvalidRequest(format!("malformed multipart body: {e}")))?;
+        self.parser
+            .feed(chunk, &mut events)
+            .map_err(|e| AvsError::InvalidRequest(format!("malformed multipart body: {e}")))?;
         let mut metadata = None;
         for event in events.drain(..) {
             if let Some(m) = self.on_part_event(event)? {
@@ -85,7 +90,11 @@ impl EventReader {
                     self.metadata_seen = true;
                     Current::Metadata
                 } else {
-                    Current::Attachment(Box::new(Open { headers, hasher: Sha256::new(), bytes: 0 }))
+                    Current::Attachment(Box::new(Open {
+                        headers,
+                        hasher: Sha256::new(),
+                        bytes: 0,
+                    }))
                 };
             }
             Part::Data(data) => match &mut self.current {
@@ -130,9 +139,13 @@ impl EventReader {
 
     /// The body ended: check it was complete and had a JSON part.
     pub fn finish(&mut self) -> Result<Vec<Attachment>, AvsError> {
-        self.parser.finish().map_err(|e| AvsError::InvalidRequest(format!("malformed multipart body: {e}")))?;
+        self.parser
+            .finish()
+            .map_err(|e| AvsError::InvalidRequest(format!("malformed multipart body: {e}")))?;
         if !self.metadata_seen {
-            return Err(AvsError::InvalidRequest("event body has no JSON metadata part".into()));
+            return Err(AvsError::InvalidRequest(
+                "event body has no JSON metadata part".into(),
+            ));
         }
         Ok(std::mem::take(&mut self.attachments))
     }
@@ -154,36 +167,62 @@ pub struct EventMessage {
 impl EventMessage {
     /// Parse and check the metadata JSON; errors name the problem.
     pub fn from_json(bytes: &[u8]) -> Result<EventMessage, AvsError> {
-        let raw: Value = serde_json::from_slice(bytes)
-            .map_err(|e| AvsError::InvalidRequest(format!("metadata part is not valid JSON: {e}")))?;
-        let event = raw.get("event").filter(|e| e.is_object()).ok_or_else(|| missing("event"))?;
-        let header = event.get("header").filter(|h| h.is_object()).ok_or_else(|| missing("event.header"))?;
+        let raw: Value = serde_json::from_slice(bytes).map_err(|e| {
+            AvsError::InvalidRequest(format!("metadata part is not valid JSON: {e}"))
+        })?;
+        let event = raw
+            .get("event")
+            .filter(|e| e.is_object())
+            .ok_or_else(|| missing("event"))?;
+        let header = event
+            .get("header")
+            .filter(|h| h.is_object())
+            .ok_or_else(|| missing("event.header"))?;
         let field = |name: &str| -> Result<String, AvsError> {
             match header.get(name) {
                 Some(Value::String(s)) => Ok(s.clone()),
-                Some(_) => Err(AvsError::InvalidRequest(format!("event.header.{name} must be a string"))),
+                Some(_) => Err(AvsError::InvalidRequest(format!(
+                    "event.header.{name} must be a string"
+                ))),
                 None => Err(missing(&format!("event.header.{name}"))),
             }
         };
         let namespace = field("namespace")?;
         let name = field("name")?;
         if namespace.is_empty() || name.is_empty() {
-            return Err(AvsError::InvalidRequest("event.header.namespace and name must not be empty".into()));
+            return Err(AvsError::InvalidRequest(
+                "event.header.namespace and name must not be empty".into(),
+            ));
         }
         // An empty messageId is accepted (alexa-client sends one on SynchronizeState).
         let message_id = field("messageId")?;
-        let dialog_request_id = header.get("dialogRequestId").and_then(Value::as_str).map(str::to_string);
+        let dialog_request_id = header
+            .get("dialogRequestId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let payload = match event.get("payload") {
             None | Some(Value::Null) => Value::Object(Default::default()), // the SDK omits an empty payload
             Some(p @ Value::Object(_)) => p.clone(),
-            Some(_) => return Err(AvsError::InvalidRequest("event.payload must be an object".into())),
+            Some(_) => {
+                return Err(AvsError::InvalidRequest(
+                    "event.payload must be an object".into(),
+                ));
+            }
         };
         let context = match raw.get("context") {
             None => None,
             Some(c @ Value::Array(_)) => Some(c.clone()),
             Some(_) => return Err(AvsError::InvalidRequest("context must be an array".into())),
         };
-        Ok(EventMessage { namespace, name, message_id, dialog_request_id, payload, context, raw })
+        Ok(EventMessage {
+            namespace,
+            name,
+            message_id,
+            dialog_request_id,
+            payload,
+            context,
+            raw,
+        })
     }
 
     /// `Namespace.Name`.
@@ -197,7 +236,12 @@ fn missing(what: &str) -> AvsError {
 }
 
 /// Read a whole body given in chunks (for tests and tools): the event and its attachments.
-pub fn read_all(boundary: &str, chunks: &[&[u8]], max_json: usize, max_body: u64) -> Result<(EventMessage, Vec<Attachment>), AvsError> {
+pub fn read_all(
+    boundary: &str,
+    chunks: &[&[u8]],
+    max_json: usize,
+    max_body: u64,
+) -> Result<(EventMessage, Vec<Attachment>), AvsError> {
     let mut reader = EventReader::new(boundary, max_json, max_body);
     let mut metadata = None;
     for chunk in chunks {
@@ -206,7 +250,8 @@ pub fn read_all(boundary: &str, chunks: &[&[u8]], max_json: usize, max_body: u64
         }
     }
     let attachments = reader.finish()?;
-    let metadata = metadata.ok_or_else(|| AvsError::InvalidRequest("event body has no JSON metadata part".into()))?;
+    let metadata = metadata
+        .ok_or_else(|| AvsError::InvalidRequest("event body has no JSON metadata part".into()))?;
     Ok((EventMessage::from_json(&metadata)?, attachments))
 }
 
@@ -231,11 +276,25 @@ mod tests {
 
     #[test]
     fn missing_fields_are_named() {
-        let err = EventMessage::from_json(br#"{"event":{"header":{"namespace":"System","name":"X"}}}"#).unwrap_err();
-        assert_eq!(err, AvsError::InvalidRequest("event.header.messageId is missing from the event metadata".into()));
+        let err =
+            EventMessage::from_json(br#"{"event":{"header":{"namespace":"System","name":"X"}}}"#)
+                .unwrap_err();
+        assert_eq!(
+            err,
+            AvsError::InvalidRequest(
+                "event.header.messageId is missing from the event metadata".into()
+            )
+        );
         let err = EventMessage::from_json(b"{nope").unwrap_err();
-        assert!(err.to_string().starts_with("metadata part is not valid JSON"), "{err}");
-        let ok = EventMessage::from_json(br#"{"event":{"header":{"namespace":"A","name":"B","messageId":""}}}"#).unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("metadata part is not valid JSON"),
+            "{err}"
+        );
+        let ok = EventMessage::from_json(
+            br#"{"event":{"header":{"namespace":"A","name":"B","messageId":""}}}"#,
+        )
+        .unwrap();
         assert_eq!(ok.payload, serde_json::json!({}));
     }
 

@@ -43,27 +43,54 @@ struct Ctx {
 }
 
 /// Serve an events request.
-pub async fn serve(state: Arc<State>, conn: Arc<Connection>, req: Request<RecvStream>, mut respond: SendResponse<Bytes>) {
+pub async fn serve(
+    state: Arc<State>,
+    conn: Arc<Connection>,
+    req: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
     let stream = respond.stream_id().as_u32();
     let (parts, body) = req.into_parts();
     let device = match crate::avs::auth::device(&state, &parts.headers) {
         Ok(d) => d,
         Err(e) => {
-            conn.journal(&state, Record::new(Face::Avs, Kind::Request, "POST /v20160207/events").stream(stream));
+            conn.journal(
+                &state,
+                Record::new(Face::Avs, Kind::Request, "POST /v20160207/events").stream(stream),
+            );
             reject(&state, &conn, &mut respond, &e, stream, None);
             drain(body).await;
             return;
         }
     };
     conn.bind_device(&device);
-    let ctx = Ctx { state, conn, device, stream };
-    let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctx = Ctx {
+        state,
+        conn,
+        device,
+        stream,
+    };
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let boundary = match boundary_of(content_type) {
         Ok(b) => b,
         Err(e) => {
-            let id = ctx.request_record(json!({"content_type": content_type}), "POST /v20160207/events");
+            let id = ctx.request_record(
+                json!({"content_type": content_type}),
+                "POST /v20160207/events",
+            );
             ctx.conn.touch(&ctx.state, id);
-            reject(&ctx.state, &ctx.conn, &mut respond, &e, stream, Some(&ctx.device.id));
+            reject(
+                &ctx.state,
+                &ctx.conn,
+                &mut respond,
+                &e,
+                stream,
+                Some(&ctx.device.id),
+            );
             drain(body).await;
             return;
         }
@@ -72,7 +99,10 @@ pub async fn serve(state: Arc<State>, conn: Arc<Connection>, req: Request<RecvSt
 }
 
 fn boundary_of(content_type: &str) -> Result<String, AvsError> {
-    if !multipart::media_type(content_type).to_ascii_lowercase().starts_with("multipart/") {
+    if !multipart::media_type(content_type)
+        .to_ascii_lowercase()
+        .starts_with("multipart/")
+    {
         return Err(AvsError::UnsupportedMediaType(format!(
             "events must be multipart/form-data, got content-type {content_type:?}"
         )));
@@ -80,7 +110,12 @@ fn boundary_of(content_type: &str) -> Result<String, AvsError> {
     multipart::boundary(content_type).map_err(|e| AvsError::InvalidRequest(e.to_string()))
 }
 
-async fn read_and_answer(ctx: &Ctx, mut body: RecvStream, boundary: &str, respond: &mut SendResponse<Bytes>) {
+async fn read_and_answer(
+    ctx: &Ctx,
+    mut body: RecvStream,
+    boundary: &str,
+    respond: &mut SendResponse<Bytes>,
+) {
     let cfg = &ctx.state.config.avs;
     let mut reader = EventReader::new(boundary, cfg.max_json_bytes, cfg.max_event_bytes);
     let mut answer = Answer::Undecided;
@@ -112,7 +147,11 @@ async fn read_and_answer(ctx: &Ctx, mut body: RecvStream, boundary: &str, respon
     match reader.finish() {
         Ok(attachments) => {
             for a in &attachments {
-                let summary = format!("attachment {} ({} bytes)", a.name.as_deref().unwrap_or("?"), a.bytes);
+                let summary = format!(
+                    "attachment {} ({} bytes)",
+                    a.name.as_deref().unwrap_or("?"),
+                    a.bytes
+                );
                 ctx.record(Record::new(Face::Avs, Kind::Attachment, summary).body(json!(a)));
             }
             ctx.finish(answer, respond);
@@ -128,7 +167,8 @@ async fn read_and_answer(ctx: &Ctx, mut body: RecvStream, boundary: &str, respon
 
 impl Ctx {
     fn record(&self, r: Record) -> u64 {
-        self.conn.journal(&self.state, r.device(&*self.device.id).stream(self.stream))
+        self.conn
+            .journal(&self.state, r.device(&*self.device.id).stream(self.stream))
     }
 
     fn note(&self, kind: Kind, summary: String) {
@@ -144,11 +184,15 @@ impl Ctx {
         let event = EventMessage::from_json(metadata);
         let (summary, body) = match &event {
             Ok(ev) => (ev.qualified(), ev.raw.clone()),
-            Err(_) => ("POST /v20160207/events (bad metadata)".into(), json!(String::from_utf8_lossy(metadata))),
+            Err(_) => (
+                "POST /v20160207/events (bad metadata)".into(),
+                json!(String::from_utf8_lossy(metadata)),
+            ),
         };
         let id = self.request_record(body, &summary);
         self.conn.touch(&self.state, id);
-        let outcome = event.and_then(|ev| system::handle(&self.state, &self.device, &self.conn, &ev, id));
+        let outcome =
+            event.and_then(|ev| system::handle(&self.state, &self.device, &self.conn, &ev, id));
         match outcome {
             Ok(Reply::NoContent) => Answer::NoContentAtEnd,
             Ok(Reply::Directives(directives)) => self.stream_directives(respond, directives),
@@ -156,22 +200,39 @@ impl Ctx {
         }
     }
 
-    fn stream_directives(&self, respond: &mut SendResponse<Bytes>, directives: Vec<serde_json::Value>) -> Answer {
+    fn stream_directives(
+        &self,
+        respond: &mut SendResponse<Bytes>,
+        directives: Vec<serde_json::Value>,
+    ) -> Answer {
         let boundary = related::new_boundary();
         let head = respond::head(StatusCode::OK, Some(&related::content_type(&boundary)));
-        let Ok(mut send) = respond.send_response(head, false) else { return Answer::Done };
-        self.record(Record::new(Face::Avs, Kind::Response, "200 multipart/related").body(json!({"status": 200})));
+        let Ok(mut send) = respond.send_response(head, false) else {
+            return Answer::Done;
+        };
+        self.record(
+            Record::new(Face::Avs, Kind::Response, "200 multipart/related")
+                .body(json!({"status": 200})),
+        );
         let _ = send.send_data(related::response_start(&boundary), false);
         // The last part's delimiter stays open: whether more follow is known when the body ends.
         let count = directives.len();
         for (i, d) in directives.into_iter().enumerate() {
-            let next = if i + 1 == count { related::Next::Unknown } else { related::Next::More };
+            let next = if i + 1 == count {
+                related::Next::Unknown
+            } else {
+                related::Next::More
+            };
             let part = related::json_part(&boundary, d.to_string().as_bytes(), next);
             let _ = send.send_data(part, false);
             let name = format!(
                 "{}.{}",
-                d.pointer("/directive/header/namespace").and_then(|v| v.as_str()).unwrap_or("?"),
-                d.pointer("/directive/header/name").and_then(|v| v.as_str()).unwrap_or("?")
+                d.pointer("/directive/header/namespace")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?"),
+                d.pointer("/directive/header/name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
             );
             self.record(Record::new(Face::Avs, Kind::Directive, name).body(d));
         }
@@ -179,13 +240,26 @@ impl Ctx {
     }
 
     /// Answer with an error if nothing was sent yet; else cut the answer short.
-    fn fail(&self, answer: Answer, respond: &mut SendResponse<Bytes>, e: &AvsError, metadata_seen: bool) -> Answer {
+    fn fail(
+        &self,
+        answer: Answer,
+        respond: &mut SendResponse<Bytes>,
+        e: &AvsError,
+        metadata_seen: bool,
+    ) -> Answer {
         if !metadata_seen {
             self.request_record(json!(null), "POST /v20160207/events (unreadable)");
         }
         match answer {
             Answer::Undecided | Answer::NoContentAtEnd => {
-                reject(&self.state, &self.conn, respond, e, self.stream, Some(&self.device.id));
+                reject(
+                    &self.state,
+                    &self.conn,
+                    respond,
+                    e,
+                    self.stream,
+                    Some(&self.device.id),
+                );
             }
             Answer::Streaming { mut send, .. } => {
                 send.send_reset(h2::Reason::CANCEL);
@@ -201,24 +275,47 @@ impl Ctx {
         match answer {
             Answer::NoContentAtEnd => {
                 let _ = respond::empty(respond, StatusCode::NO_CONTENT);
-                self.record(Record::new(Face::Avs, Kind::Response, "204").body(json!({"status": 204})));
+                self.record(
+                    Record::new(Face::Avs, Kind::Response, "204").body(json!({"status": 204})),
+                );
             }
             Answer::Streaming { mut send, .. } => {
                 // Turn the open delimiter into the closing one.
                 let _ = send.send_data(related::last(), true);
-                self.record(Record::new(Face::Avs, Kind::Response, "multipart/related complete"));
+                self.record(Record::new(
+                    Face::Avs,
+                    Kind::Response,
+                    "multipart/related complete",
+                ));
             }
             Answer::Undecided => {
                 let e = AvsError::InvalidRequest("event body has no JSON metadata part".into());
-                reject(&self.state, &self.conn, respond, &e, self.stream, Some(&self.device.id));
+                reject(
+                    &self.state,
+                    &self.conn,
+                    respond,
+                    &e,
+                    self.stream,
+                    Some(&self.device.id),
+                );
             }
             Answer::Done => {}
         }
     }
 }
 
-fn reject(state: &State, conn: &Connection, respond: &mut SendResponse<Bytes>, e: &AvsError, stream: u32, device: Option<&str>) {
-    conn.journal(state, error_record(&e.to_json(), e.status(), stream, device));
+fn reject(
+    state: &State,
+    conn: &Connection,
+    respond: &mut SendResponse<Bytes>,
+    e: &AvsError,
+    stream: u32,
+    device: Option<&str>,
+) {
+    conn.journal(
+        state,
+        error_record(&e.to_json(), e.status(), stream, device),
+    );
     let _ = respond::error(respond, e);
 }
 

@@ -45,7 +45,9 @@ impl AvsError {
     /// `payload.code`; AVS documents none for 503.
     pub fn code(&self) -> Option<&'static str> {
         match self {
-            AvsError::InvalidRequest(_) | AvsError::NotFound(_) => Some("INVALID_REQUEST_EXCEPTION"),
+            AvsError::InvalidRequest(_) | AvsError::NotFound(_) => {
+                Some("INVALID_REQUEST_EXCEPTION")
+            }
             AvsError::Unauthorized(_) => Some("UNAUTHORIZED_REQUEST_EXCEPTION"),
             AvsError::UnsupportedMediaType(_) => Some("UNSUPPORTED_MEDIA_TYPE"),
             AvsError::Throttling(_) => Some("THROTTLING_EXCEPTION"),
@@ -77,7 +79,12 @@ impl AvsError {
 
 impl IntoResponse for AvsError {
     fn into_response(self) -> Response {
-        (self.status(), [(http::header::CONTENT_TYPE, "application/json")], self.body()).into_response()
+        (
+            self.status(),
+            [(http::header::CONTENT_TYPE, "application/json")],
+            self.body(),
+        )
+            .into_response()
     }
 }
 
@@ -88,11 +95,31 @@ mod tests {
     #[test]
     fn table_matches_the_reference() {
         let cases = [
-            (AvsError::InvalidRequest("x".into()), 400, Some("INVALID_REQUEST_EXCEPTION")),
-            (AvsError::Unauthorized("x".into()), 403, Some("UNAUTHORIZED_REQUEST_EXCEPTION")),
-            (AvsError::UnsupportedMediaType("x".into()), 415, Some("UNSUPPORTED_MEDIA_TYPE")),
-            (AvsError::Throttling("x".into()), 429, Some("THROTTLING_EXCEPTION")),
-            (AvsError::Internal("x".into()), 500, Some("INTERNAL_SERVICE_EXCEPTION")),
+            (
+                AvsError::InvalidRequest("x".into()),
+                400,
+                Some("INVALID_REQUEST_EXCEPTION"),
+            ),
+            (
+                AvsError::Unauthorized("x".into()),
+                403,
+                Some("UNAUTHORIZED_REQUEST_EXCEPTION"),
+            ),
+            (
+                AvsError::UnsupportedMediaType("x".into()),
+                415,
+                Some("UNSUPPORTED_MEDIA_TYPE"),
+            ),
+            (
+                AvsError::Throttling("x".into()),
+                429,
+                Some("THROTTLING_EXCEPTION"),
+            ),
+            (
+                AvsError::Internal("x".into()),
+                500,
+                Some("INTERNAL_SERVICE_EXCEPTION"),
+            ),
             (AvsError::Unavailable("x".into()), 503, None),
         ];
         for (err, status, code) in cases {

@@ -24,7 +24,10 @@ struct PingWatch {
 
 impl FrameObserver for PingWatch {
     fn ping(&self) {
-        let id = self.conn.journal(&self.state, Record::new(Face::Avs, Kind::PingFrame, "PING frame"));
+        let id = self.conn.journal(
+            &self.state,
+            Record::new(Face::Avs, Kind::PingFrame, "PING frame"),
+        );
         self.conn.touch(&self.state, id);
     }
 }
@@ -34,7 +37,10 @@ pub async fn serve<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO, tasks: 
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let watch = Arc::new(PingWatch { state: state.clone(), conn: conn.clone() });
+    let watch = Arc::new(PingWatch {
+        state: state.clone(),
+        conn: conn.clone(),
+    });
     let io = Sniffed::new(io, watch);
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(state.config.avs.max_concurrent_streams)
@@ -42,7 +48,14 @@ where
     let mut h2 = match handshake.await {
         Ok(h2) => h2,
         Err(e) => {
-            conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, format!("HTTP/2 handshake failed: {e}")));
+            conn.journal(
+                &state,
+                Record::new(
+                    Face::Server,
+                    Kind::ConnectionClose,
+                    format!("HTTP/2 handshake failed: {e}"),
+                ),
+            );
             return;
         }
     };
@@ -79,7 +92,10 @@ where
     };
     // Wake stream tasks still waiting on this connection.
     conn.closing.cancel();
-    conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, close_note));
+    conn.journal(
+        &state,
+        Record::new(Face::Server, Kind::ConnectionClose, close_note),
+    );
 }
 
 async fn sleep_until(deadline: Option<crate::clock::Instant>) {
@@ -102,7 +118,9 @@ async fn route(
         (http::Method::GET, "/v20160207/directives") => {
             crate::avs::downchannel::serve(state, conn, req, respond).await
         }
-        (http::Method::POST, "/v20160207/events") => crate::avs::events::serve(state, conn, req, respond).await,
+        (http::Method::POST, "/v20160207/events") => {
+            crate::avs::events::serve(state, conn, req, respond).await
+        }
         _ => crate::bridge::serve_h2(router, conn, req, respond).await,
     }
 }

@@ -46,7 +46,9 @@ impl PartHeaders {
     /// Whether the part's media type is JSON (parsed loosely: `application/json;`
     /// and `application/json; charset=UTF-8` both count).
     pub fn is_json(&self) -> bool {
-        self.content_type.as_deref().is_some_and(|ct| media_type(ct).eq_ignore_ascii_case("application/json"))
+        self.content_type
+            .as_deref()
+            .is_some_and(|ct| media_type(ct).eq_ignore_ascii_case("application/json"))
     }
 }
 
@@ -86,7 +88,11 @@ impl Parser {
         let mut delimiter = b"\r\n--".to_vec();
         delimiter.extend_from_slice(boundary.as_bytes());
         // The first delimiter may lack the CRLF: pretend the body started with one.
-        Parser { delimiter, state: State::Preamble, buf: BytesMut::from(&b"\r\n"[..]) }
+        Parser {
+            delimiter,
+            state: State::Preamble,
+            buf: BytesMut::from(&b"\r\n"[..]),
+        }
     }
 
     fn boundary(&self) -> String {
@@ -148,7 +154,11 @@ impl Parser {
 
     fn after_delimiter(&mut self, out: &mut Vec<Event>) -> Result<bool, MultipartError> {
         // Transport padding (spaces, tabs) may follow a delimiter (RFC 2046).
-        let pad = self.buf.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+        let pad = self
+            .buf
+            .iter()
+            .take_while(|b| **b == b' ' || **b == b'\t')
+            .count();
         if self.buf.len() < pad + 2 {
             return Ok(false);
         }
@@ -164,13 +174,19 @@ impl Parser {
                 out.push(Event::End);
                 Ok(false)
             }
-            other => Err(MultipartError::BadDelimiter(String::from_utf8_lossy(other).into_owned())),
+            other => Err(MultipartError::BadDelimiter(
+                String::from_utf8_lossy(other).into_owned(),
+            )),
         }
     }
 
     fn headers(&mut self, out: &mut Vec<Event>) -> Result<bool, MultipartError> {
         // An empty header block is a bare CRLF.
-        let end = if self.buf.starts_with(b"\r\n") { Some(0) } else { find(&self.buf, b"\r\n\r\n").map(|i| i + 2) };
+        let end = if self.buf.starts_with(b"\r\n") {
+            Some(0)
+        } else {
+            find(&self.buf, b"\r\n\r\n").map(|i| i + 2)
+        };
         let Some(end) = end else {
             if self.buf.len() > MAX_PART_HEADERS {
                 return Err(MultipartError::HeadersTooLong);
@@ -213,7 +229,9 @@ impl Parser {
 /// Length of the prefix of `buf` that cannot begin `delimiter`.
 fn safe_prefix(buf: &[u8], delimiter: &[u8]) -> usize {
     let start = buf.len().saturating_sub(delimiter.len() - 1);
-    (start..buf.len()).find(|&i| delimiter.starts_with(&buf[i..])).unwrap_or(buf.len())
+    (start..buf.len())
+        .find(|&i| delimiter.starts_with(&buf[i..]))
+        .unwrap_or(buf.len())
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -222,7 +240,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     }
     let first = needle[0];
     let mut from = 0;
-    while let Some(pos) = haystack[from..=haystack.len() - needle.len()].iter().position(|b| *b == first) {
+    while let Some(pos) = haystack[from..=haystack.len() - needle.len()]
+        .iter()
+        .position(|b| *b == first)
+    {
         let at = from + pos;
         if &haystack[at..at + needle.len()] == needle {
             return Some(at);
@@ -236,7 +257,9 @@ fn parse_part_headers(block: &[u8]) -> Result<PartHeaders, MultipartError> {
     let text = String::from_utf8_lossy(block);
     let mut headers = PartHeaders::default();
     for line in text.split("\r\n").filter(|l| !l.is_empty()) {
-        let (name, value) = line.split_once(':').ok_or_else(|| MultipartError::BadHeader(line.to_string()))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| MultipartError::BadHeader(line.to_string()))?;
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
             "content-disposition" => {
@@ -244,7 +267,14 @@ fn parse_part_headers(block: &[u8]) -> Result<PartHeaders, MultipartError> {
                 headers.filename = param(value, "filename");
             }
             "content-type" => headers.content_type = Some(value.to_string()),
-            "content-id" => headers.content_id = Some(value.trim_start_matches('<').trim_end_matches('>').to_string()),
+            "content-id" => {
+                headers.content_id = Some(
+                    value
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string(),
+                )
+            }
             _ => {}
         }
     }
@@ -264,14 +294,19 @@ pub fn param(value: &str, key: &str) -> Option<String> {
             return None;
         }
         let v = v.trim();
-        let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v);
         Some(v.to_string())
     })
 }
 
 /// The boundary of a `multipart/*` Content-Type.
 pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
-    param(content_type, "boundary").filter(|b| !b.is_empty()).ok_or(MultipartError::NoBoundary)
+    param(content_type, "boundary")
+        .filter(|b| !b.is_empty())
+        .ok_or(MultipartError::NoBoundary)
 }
 
 /// The response side: `multipart/related` as AVS writes it.
@@ -313,12 +348,18 @@ pub mod related {
     /// A JSON part followed by its delimiter, in one buffer, so the device
     /// can dispatch the part as soon as it arrives.
     pub fn json_part(boundary: &str, json: &[u8], next: Next) -> Bytes {
-        part(boundary, "Content-Type: application/json; charset=UTF-8\r\n", json, next)
+        part(
+            boundary,
+            "Content-Type: application/json; charset=UTF-8\r\n",
+            json,
+            next,
+        )
     }
 
     /// A binary attachment part, referenced from a directive as `cid:<id>`.
     pub fn attachment_part(boundary: &str, content_id: &str, data: &[u8], next: Next) -> Bytes {
-        let headers = format!("Content-Type: application/octet-stream\r\nContent-ID: <{content_id}>\r\n");
+        let headers =
+            format!("Content-Type: application/octet-stream\r\nContent-ID: <{content_id}>\r\n");
         part(boundary, &headers, data, next)
     }
 
@@ -374,7 +415,10 @@ mod tests {
     use proptest::prelude::*;
 
     /// Parse a whole body fed in the given chunks; returns (headers, data) per part.
-    fn parse_chunks(boundary: &str, chunks: &[&[u8]]) -> Result<Vec<(PartHeaders, Vec<u8>)>, MultipartError> {
+    fn parse_chunks(
+        boundary: &str,
+        chunks: &[&[u8]],
+    ) -> Result<Vec<(PartHeaders, Vec<u8>)>, MultipartError> {
         let mut parser = Parser::new(boundary);
         let mut events = Vec::new();
         for c in chunks {
@@ -385,7 +429,11 @@ mod tests {
         for e in events {
             match e {
                 Event::PartBegin(h) => parts.push((h, Vec::new())),
-                Event::Data(d) => parts.last_mut().expect("data inside a part").1.extend_from_slice(&d),
+                Event::Data(d) => parts
+                    .last_mut()
+                    .expect("data inside a part")
+                    .1
+                    .extend_from_slice(&d),
                 Event::PartEnd | Event::End => {}
             }
         }
@@ -394,7 +442,11 @@ mod tests {
 
     #[test]
     fn sdk_body_with_leading_crlf_and_odd_boundary() {
-        let body = form::event_body("WhooHooZeerOoonie!", br#"{"event":{}}"#, Some(b"\x00\x01audio"));
+        let body = form::event_body(
+            "WhooHooZeerOoonie!",
+            br#"{"event":{}}"#,
+            Some(b"\x00\x01audio"),
+        );
         let parts = parse_chunks("WhooHooZeerOoonie!", &[&body]).unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].0.name.as_deref(), Some("metadata"));
@@ -415,17 +467,38 @@ mod tests {
 
     #[test]
     fn truncated_and_missing_delimiter_are_errors() {
-        assert_eq!(parse_chunks("b", &[b"hello"]), Err(MultipartError::NoDelimiter("b".into())));
-        assert_eq!(parse_chunks("b", &[b"--b\r\n\r\nabc"]), Err(MultipartError::Truncated("b".into())));
-        assert!(matches!(parse_chunks("b", &[b"--bXY"]), Err(MultipartError::BadDelimiter(_))));
+        assert_eq!(
+            parse_chunks("b", &[b"hello"]),
+            Err(MultipartError::NoDelimiter("b".into()))
+        );
+        assert_eq!(
+            parse_chunks("b", &[b"--b\r\n\r\nabc"]),
+            Err(MultipartError::Truncated("b".into()))
+        );
+        assert!(matches!(
+            parse_chunks("b", &[b"--bXY"]),
+            Err(MultipartError::BadDelimiter(_))
+        ));
     }
 
     #[test]
     fn boundary_parameter_parsing() {
-        assert_eq!(boundary("multipart/form-data; boundary=abc").unwrap(), "abc");
-        assert_eq!(boundary("multipart/form-data; boundary=\"a b\"; x=y").unwrap(), "a b");
-        assert_eq!(boundary("multipart/form-data"), Err(MultipartError::NoBoundary));
-        assert_eq!(related::content_type("B"), "multipart/related; boundary=B; type=application/json");
+        assert_eq!(
+            boundary("multipart/form-data; boundary=abc").unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            boundary("multipart/form-data; boundary=\"a b\"; x=y").unwrap(),
+            "a b"
+        );
+        assert_eq!(
+            boundary("multipart/form-data"),
+            Err(MultipartError::NoBoundary)
+        );
+        assert_eq!(
+            related::content_type("B"),
+            "multipart/related; boundary=B; type=application/json"
+        );
     }
 
     #[test]
@@ -433,7 +506,10 @@ mod tests {
         assert_eq!(&related::downchannel_start("B")[..], b"\r\n--B\r\n");
         assert_eq!(&related::response_start("B")[..], b"--B\r\n");
         let part = related::json_part("B", b"{}", related::Next::More);
-        assert_eq!(&part[..], b"Content-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n--B\r\n");
+        assert_eq!(
+            &part[..],
+            b"Content-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n--B\r\n"
+        );
         let last = related::json_part("B", b"{}", related::Next::Last);
         assert!(last.ends_with(b"\r\n--B--\r\n"));
         let open = related::json_part("B", b"{}", related::Next::Unknown);

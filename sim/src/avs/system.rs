@@ -31,18 +31,31 @@ pub fn firmware_version_valid(v: &str, strict: bool) -> bool {
         return false;
     }
     matches!(v.parse::<i32>(), Ok(n) if n > 0)
-        || (!strict && v.trim_start_matches('0').parse::<i32>().is_ok_and(|n| n > 0))
+        || (!strict
+            && v.trim_start_matches('0')
+                .parse::<i32>()
+                .is_ok_and(|n| n > 0))
 }
 
 /// Apply the rules to one event; the journal id `evidence` is the event's request entry.
-pub fn handle(state: &State, device: &Device, conn: &Connection, ev: &EventMessage, evidence: u64) -> Result<Reply, AvsError> {
+pub fn handle(
+    state: &State,
+    device: &Device,
+    conn: &Connection,
+    ev: &EventMessage,
+    evidence: u64,
+) -> Result<Reply, AvsError> {
     let strict = state.config.auth == AuthMode::Strict;
     {
         let mut s = device.lock();
         let downchannel_open = s.downchannel_on(conn.id);
         let name = ev.qualified();
         s.conformance.event(
-            &crate::avs::conformance::EventFacts { qualified_name: &name, message_id: &ev.message_id, downchannel_open },
+            &crate::avs::conformance::EventFacts {
+                qualified_name: &name,
+                message_id: &ev.message_id,
+                downchannel_open,
+            },
             evidence,
         );
         s.last_event = Some((name, crate::clock::wall_rfc3339()));
@@ -58,11 +71,20 @@ pub fn handle(state: &State, device: &Device, conn: &Connection, ev: &EventMessa
 }
 
 fn synchronize_state(device: &Device, ev: &EventMessage) -> Result<Reply, AvsError> {
-    device.lock().last_state = Some(ev.context.clone().unwrap_or_else(|| Value::Array(Vec::new())));
+    device.lock().last_state = Some(
+        ev.context
+            .clone()
+            .unwrap_or_else(|| Value::Array(Vec::new())),
+    );
     Ok(Reply::NoContent)
 }
 
-fn software_info(device: &Device, ev: &EventMessage, strict: bool, evidence: u64) -> Result<Reply, AvsError> {
+fn software_info(
+    device: &Device,
+    ev: &EventMessage,
+    strict: bool,
+    evidence: u64,
+) -> Result<Reply, AvsError> {
     let version = match ev.payload.get("firmwareVersion") {
         Some(Value::String(v)) => v.clone(),
         Some(other) => {
@@ -70,12 +92,17 @@ fn software_info(device: &Device, ev: &EventMessage, strict: bool, evidence: u64
                 "payload.firmwareVersion must be a string, got {other}"
             )));
         }
-        None => return Err(AvsError::InvalidRequest("payload.firmwareVersion is missing".into())),
+        None => {
+            return Err(AvsError::InvalidRequest(
+                "payload.firmwareVersion is missing".into(),
+            ));
+        }
     };
     let valid = firmware_version_valid(&version, strict);
     let mut s = device.lock();
     let system_1_1 = s.declares_system_1_1();
-    s.conformance.software_info(&version, valid, system_1_1, evidence);
+    s.conformance
+        .software_info(&version, valid, system_1_1, evidence);
     if !valid {
         return Err(AvsError::InvalidRequest(format!(
             "payload.firmwareVersion {version:?} is not a positive signed 32-bit integer in decimal (1 to 2147483647)"
@@ -86,21 +113,41 @@ fn software_info(device: &Device, ev: &EventMessage, strict: bool, evidence: u64
 }
 
 fn user_inactivity(device: &Device, ev: &EventMessage) -> Result<Reply, AvsError> {
-    let seconds = ev.payload.get("inactiveTimeInSeconds").and_then(Value::as_u64).ok_or_else(|| {
-        AvsError::InvalidRequest("payload.inactiveTimeInSeconds must be a non-negative integer".into())
-    })?;
+    let seconds = ev
+        .payload
+        .get("inactiveTimeInSeconds")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            AvsError::InvalidRequest(
+                "payload.inactiveTimeInSeconds must be a non-negative integer".into(),
+            )
+        })?;
     device.lock().inactive_seconds = Some(seconds);
     Ok(Reply::NoContent)
 }
 
-fn exception_encountered(device: &Device, ev: &EventMessage, evidence: u64) -> Result<Reply, AvsError> {
-    let unparsed = ev.payload.get("unparsedDirective").and_then(Value::as_str).ok_or_else(|| {
-        AvsError::InvalidRequest("payload.unparsedDirective must be a string".into())
-    })?;
-    let error_type = ev.payload.pointer("/error/type").and_then(Value::as_str).ok_or_else(|| {
-        AvsError::InvalidRequest("payload.error.type must be a string".into())
-    })?;
-    let message = ev.payload.pointer("/error/message").and_then(Value::as_str).map(str::to_string);
+fn exception_encountered(
+    device: &Device,
+    ev: &EventMessage,
+    evidence: u64,
+) -> Result<Reply, AvsError> {
+    let unparsed = ev
+        .payload
+        .get("unparsedDirective")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            AvsError::InvalidRequest("payload.unparsedDirective must be a string".into())
+        })?;
+    let error_type = ev
+        .payload
+        .pointer("/error/type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AvsError::InvalidRequest("payload.error.type must be a string".into()))?;
+    let message = ev
+        .payload
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let mut s = device.lock();
     s.conformance.exception(unparsed, error_type, evidence);
     s.record_exception(ExceptionRecord {
@@ -134,7 +181,19 @@ mod tests {
             assert!(firmware_version_valid(valid, false), "{valid}");
             assert!(firmware_version_valid(valid, true), "{valid}");
         }
-        for invalid in ["50.3", "avs-123.4x", "ask.201-(1.23.4-test)", "0", "", "-5", "2147483648", " 12", "+12", "12 ", "00"] {
+        for invalid in [
+            "50.3",
+            "avs-123.4x",
+            "ask.201-(1.23.4-test)",
+            "0",
+            "",
+            "-5",
+            "2147483648",
+            " 12",
+            "+12",
+            "12 ",
+            "00",
+        ] {
             assert!(!firmware_version_valid(invalid, false), "{invalid}");
             assert!(!firmware_version_valid(invalid, true), "{invalid}");
         }

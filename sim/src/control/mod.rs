@@ -54,17 +54,35 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/devices/{id}/conformance", get(conformance))
         .route("/api/journal", get(journal))
         .fallback(|req: axum::extract::Request| async move {
-            (StatusCode::NOT_FOUND, Json(json!({"error": format!("no route for {} {}", req.method(), req.uri().path())})))
+            (
+                StatusCode::NOT_FOUND,
+                Json(
+                    json!({"error": format!("no route for {} {}", req.method(), req.uri().path())}),
+                ),
+            )
         })
         .with_state(state)
 }
 
 async fn devices(AxState(state): AxState<Arc<State>>) -> Json<Value> {
-    Json(json!(state.devices.list().iter().map(|d| d.summary()).collect::<Vec<_>>()))
+    Json(json!(
+        state
+            .devices
+            .list()
+            .iter()
+            .map(|d| d.summary())
+            .collect::<Vec<_>>()
+    ))
 }
 
-async fn device(AxState(state): AxState<Arc<State>>, Path(id): Path<String>) -> Result<Json<Value>, ControlError> {
-    let device = state.devices.get(&id).ok_or(ControlError::UnknownDevice(id))?;
+async fn device(
+    AxState(state): AxState<Arc<State>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let device = state
+        .devices
+        .get(&id)
+        .ok_or(ControlError::UnknownDevice(id))?;
     Ok(Json(json!(device.summary())))
 }
 
@@ -73,31 +91,56 @@ async fn push_directive(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ControlError> {
-    let request: Value =
-        serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(format!("body is not valid JSON: {e}")))?;
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| ControlError::BadRequest(format!("body is not valid JSON: {e}")))?;
     state.journal.record(
-        Record::new(Face::Control, Kind::Request, format!("POST /api/devices/{id}/directives"))
-            .device(&id)
-            .body(request.clone()),
+        Record::new(
+            Face::Control,
+            Kind::Request,
+            format!("POST /api/devices/{id}/directives"),
+        )
+        .device(&id)
+        .body(request.clone()),
     );
-    let push = crate::avs::directive::from_request(&request).map_err(|e| ControlError::BadRequest(e.to_string()))?;
-    let device = state.devices.get(&id).ok_or_else(|| ControlError::UnknownDevice(id.clone()))?;
+    let push = crate::avs::directive::from_request(&request)
+        .map_err(|e| ControlError::BadRequest(e.to_string()))?;
+    let device = state
+        .devices
+        .get(&id)
+        .ok_or_else(|| ControlError::UnknownDevice(id.clone()))?;
     let (name, message_id) = (push.name.clone(), push.message_id.clone());
     device.push(push).map_err(|e| {
-        state.journal.record(Record::new(Face::Control, Kind::Error, e.to_string()).device(&id));
+        state
+            .journal
+            .record(Record::new(Face::Control, Kind::Error, e.to_string()).device(&id));
         match e {
             PushError::NoDownchannel(_) => ControlError::Conflict(e.to_string()),
             PushError::QueueFull(..) => ControlError::Busy(e.to_string()),
         }
     })?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "messageId": message_id, "name": name }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "messageId": message_id, "name": name })),
+    ))
 }
 
-async fn conformance(AxState(state): AxState<Arc<State>>, Path(id): Path<String>) -> Result<Json<Value>, ControlError> {
-    let device = state.devices.get(&id).ok_or(ControlError::UnknownDevice(id.clone()))?;
-    let rules = device.conformance(crate::clock::as_ms(state.config.conformance.activity_interval));
-    let passed = rules.iter().all(|r| r.verdict != crate::avs::conformance::Verdict::Fail);
-    Ok(Json(json!({ "device": id, "passed": passed, "rules": rules })))
+async fn conformance(
+    AxState(state): AxState<Arc<State>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let device = state
+        .devices
+        .get(&id)
+        .ok_or(ControlError::UnknownDevice(id.clone()))?;
+    let rules = device.conformance(crate::clock::as_ms(
+        state.config.conformance.activity_interval,
+    ));
+    let passed = rules
+        .iter()
+        .all(|r| r.verdict != crate::avs::conformance::Verdict::Fail);
+    Ok(Json(
+        json!({ "device": id, "passed": passed, "rules": rules }),
+    ))
 }
 
 /// `GET /api/journal?device=&face=&since=&limit=&wait=`: `wait` (e.g. "5s")
@@ -109,12 +152,19 @@ async fn journal(
     let number = |k: &str| -> Result<Option<u64>, ControlError> {
         params
             .get(k)
-            .map(|v| v.parse::<u64>().map_err(|_| ControlError::BadRequest(format!("{k} must be a non-negative integer, got {v:?}"))))
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ControlError::BadRequest(format!(
+                        "{k} must be a non-negative integer, got {v:?}"
+                    ))
+                })
+            })
             .transpose()
     };
     let face = match params.get("face") {
         Some(f) => Some(
-            serde_json::from_value::<Face>(json!(f)).map_err(|_| ControlError::BadRequest(format!("unknown face {f:?}")))?,
+            serde_json::from_value::<Face>(json!(f))
+                .map_err(|_| ControlError::BadRequest(format!("unknown face {f:?}")))?,
         ),
         None => None,
     };
@@ -126,8 +176,13 @@ async fn journal(
     };
     let entries = match params.get("wait") {
         Some(w) => {
-            let wait = crate::duration::parse(w).map_err(ControlError::BadRequest)?.min(MAX_WAIT);
-            state.journal.wait_for(&query, crate::clock::now() + wait).await
+            let wait = crate::duration::parse(w)
+                .map_err(ControlError::BadRequest)?
+                .min(MAX_WAIT);
+            state
+                .journal
+                .wait_for(&query, crate::clock::now() + wait)
+                .await
         }
         None => state.journal.query(&query),
     };

@@ -16,10 +16,22 @@ pub struct FileWriter {
 impl FileWriter {
     /// Open `path` for appending; returns the writer and the sender the
     /// journal feeds.
-    pub async fn open(path: &Path) -> std::io::Result<(FileWriter, mpsc::UnboundedSender<Arc<Entry>>)> {
-        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
+    pub async fn open(
+        path: &Path,
+    ) -> std::io::Result<(FileWriter, mpsc::UnboundedSender<Arc<Entry>>)> {
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        Ok((FileWriter { rx, file: tokio::io::BufWriter::new(file) }, tx))
+        Ok((
+            FileWriter {
+                rx,
+                file: tokio::io::BufWriter::new(file),
+            },
+            tx,
+        ))
     }
 
     /// Write entries as they come; flush whenever the queue runs dry.

@@ -145,7 +145,10 @@ impl Query {
     fn matches(&self, e: &Entry) -> bool {
         self.since.is_none_or(|s| e.id > s)
             && self.face.is_none_or(|f| e.face == f)
-            && self.device.as_deref().is_none_or(|d| e.device.as_deref() == Some(d))
+            && self
+                .device
+                .as_deref()
+                .is_none_or(|d| e.device.as_deref() == Some(d))
     }
 }
 
@@ -173,7 +176,11 @@ impl Journal {
     /// As `new`, also sending every entry to a file writer.
     pub fn with_file(capacity: usize, file: Option<mpsc::UnboundedSender<Arc<Entry>>>) -> Journal {
         Journal {
-            ring: Mutex::new(Ring { entries: VecDeque::new(), evicted: 0, file }),
+            ring: Mutex::new(Ring {
+                entries: VecDeque::new(),
+                evicted: 0,
+                file,
+            }),
             capacity: capacity.max(1),
             next_id: AtomicU64::new(1),
             latest: watch::channel(0).0,
@@ -218,7 +225,12 @@ impl Journal {
             Some(since) => ring.entries.partition_point(|e| e.id <= since),
             None => 0,
         };
-        ring.entries.range(start..).filter(|e| q.matches(e)).take(limit).cloned().collect()
+        ring.entries
+            .range(start..)
+            .filter(|e| q.matches(e))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// One entry by id, if still held.
@@ -256,7 +268,10 @@ impl Journal {
             if !found.is_empty() {
                 return found;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return Vec::new();
             }
         }
@@ -270,8 +285,9 @@ mod tests {
     #[test]
     fn ids_are_monotonic_and_bound_evicts_with_count() {
         let j = Journal::new(3);
-        let ids: Vec<u64> =
-            (0..5).map(|i| j.record(Record::new(Face::Avs, Kind::Request, format!("r{i}")))).collect();
+        let ids: Vec<u64> = (0..5)
+            .map(|i| j.record(Record::new(Face::Avs, Kind::Request, format!("r{i}"))))
+            .collect();
         assert_eq!(ids, vec![1, 2, 3, 4, 5]);
         let kept: Vec<u64> = j.query(&Query::default()).iter().map(|e| e.id).collect();
         assert_eq!(kept, vec![3, 4, 5]);
@@ -287,10 +303,18 @@ mod tests {
         j.record(Record::new(Face::Lwa, Kind::Request, "b").device("d1"));
         j.record(Record::new(Face::Avs, Kind::Request, "c").device("d2"));
         j.record(Record::new(Face::Avs, Kind::Request, "d").device("d1"));
-        let q = Query { device: Some("d1".into()), face: Some(Face::Avs), ..Default::default() };
+        let q = Query {
+            device: Some("d1".into()),
+            face: Some(Face::Avs),
+            ..Default::default()
+        };
         let got: Vec<_> = j.query(&q).iter().map(|e| e.summary.clone()).collect();
         assert_eq!(got, vec!["a", "d"]);
-        let q = Query { since: Some(2), limit: Some(1), ..Default::default() };
+        let q = Query {
+            since: Some(2),
+            limit: Some(1),
+            ..Default::default()
+        };
         assert_eq!(j.query(&q)[0].summary, "c");
     }
 
@@ -299,14 +323,25 @@ mod tests {
         let j = Arc::new(Journal::new(10));
         let j2 = j.clone();
         let waiter = tokio::spawn(async move {
-            let q = Query { device: Some("x".into()), ..Default::default() };
-            j2.wait_for(&q, crate::clock::now() + std::time::Duration::from_secs(5)).await
+            let q = Query {
+                device: Some("x".into()),
+                ..Default::default()
+            };
+            j2.wait_for(&q, crate::clock::now() + std::time::Duration::from_secs(5))
+                .await
         });
         tokio::task::yield_now().await;
         j.record(Record::new(Face::Avs, Kind::Request, "other"));
         j.record(Record::new(Face::Avs, Kind::Request, "mine").device("x"));
         assert_eq!(waiter.await.unwrap()[0].summary, "mine");
-        let q = Query { device: Some("nobody".into()), ..Default::default() };
-        assert!(j.wait_for(&q, crate::clock::now() + std::time::Duration::from_secs(5)).await.is_empty());
+        let q = Query {
+            device: Some("nobody".into()),
+            ..Default::default()
+        };
+        assert!(
+            j.wait_for(&q, crate::clock::now() + std::time::Duration::from_secs(5))
+                .await
+                .is_empty()
+        );
     }
 }

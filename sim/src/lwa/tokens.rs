@@ -68,15 +68,29 @@ pub struct Tokens {
 impl Tokens {
     /// A store seeded with the config's `[[devices]]`.
     pub fn new(config: &Config) -> Tokens {
-        let mut store = Store { sweep_at: 1024, ..Default::default() };
+        let mut store = Store {
+            sweep_at: 1024,
+            ..Default::default()
+        };
         for d in &config.devices {
             let device: Arc<str> = d.id.as_str().into();
-            store.access.insert(d.token.clone(), Grant { device: device.clone(), expires: None, revoked: false });
+            store.access.insert(
+                d.token.clone(),
+                Grant {
+                    device: device.clone(),
+                    expires: None,
+                    revoked: false,
+                },
+            );
             if let Some(rt) = &d.refresh_token {
                 store.refresh.insert(rt.clone(), device);
             }
         }
-        Tokens { mode: config.auth, lifetime: Duration::from_secs(config.lwa.expires_in), store: Mutex::new(store) }
+        Tokens {
+            mode: config.auth,
+            lifetime: Duration::from_secs(config.lwa.expires_in),
+            store: Mutex::new(store),
+        }
     }
 
     pub fn mode(&self) -> AuthMode {
@@ -91,7 +105,10 @@ impl Tokens {
         let store = self.store.lock().expect("token lock poisoned");
         match store.access.get(token) {
             Some(g) if g.revoked => Err(AuthError::Revoked),
-            Some(g) if self.mode == AuthMode::Strict && g.expires.is_some_and(|e| clock::now() >= e) => {
+            Some(g)
+                if self.mode == AuthMode::Strict
+                    && g.expires.is_some_and(|e| clock::now() >= e) =>
+            {
                 Err(AuthError::Expired)
             }
             Some(g) => Ok(g.device.clone()),
@@ -102,25 +119,42 @@ impl Tokens {
 
     /// The device a refresh token belongs to, if known.
     pub fn refresh_owner(&self, refresh_token: &str) -> Option<Arc<str>> {
-        self.store.lock().expect("token lock poisoned").refresh.get(refresh_token).cloned()
+        self.store
+            .lock()
+            .expect("token lock poisoned")
+            .refresh
+            .get(refresh_token)
+            .cloned()
     }
 
     /// Mint an access token for `device`, reusing `refresh_token` or minting one.
     pub fn issue(&self, device: Arc<str>, refresh_token: Option<String>) -> Issued {
         let access_token = format!("Atza|{}", uuid::Uuid::new_v4().simple());
-        let refresh_token = refresh_token.unwrap_or_else(|| format!("Atzr|{}", uuid::Uuid::new_v4().simple()));
+        let refresh_token =
+            refresh_token.unwrap_or_else(|| format!("Atzr|{}", uuid::Uuid::new_v4().simple()));
         let now = clock::now();
         let mut store = self.store.lock().expect("token lock poisoned");
         if store.access.len() >= store.sweep_at {
-            store.access.retain(|_, g| g.expires.is_none_or(|e| e > now));
+            store
+                .access
+                .retain(|_, g| g.expires.is_none_or(|e| e > now));
             store.sweep_at = (store.access.len() * 2).max(1024);
         }
         store.access.insert(
             access_token.clone(),
-            Grant { device: device.clone(), expires: Some(now + self.lifetime), revoked: false },
+            Grant {
+                device: device.clone(),
+                expires: Some(now + self.lifetime),
+                revoked: false,
+            },
         );
         store.refresh.insert(refresh_token.clone(), device.clone());
-        Issued { access_token, refresh_token, expires_in: self.lifetime.as_secs(), device }
+        Issued {
+            access_token,
+            refresh_token,
+            expires_in: self.lifetime.as_secs(),
+            device,
+        }
     }
 
     /// Remember a code pair under its device code.
@@ -132,9 +166,16 @@ impl Tokens {
     }
 
     /// The code pair for a device code (removed once redeemed).
-    pub fn take_codepair(&self, device_code: &str, user_code: &str) -> Result<CodePair, CodePairError> {
+    pub fn take_codepair(
+        &self,
+        device_code: &str,
+        user_code: &str,
+    ) -> Result<CodePair, CodePairError> {
         let mut store = self.store.lock().expect("token lock poisoned");
-        let pair = store.codepairs.get(device_code).ok_or(CodePairError::Unknown)?;
+        let pair = store
+            .codepairs
+            .get(device_code)
+            .ok_or(CodePairError::Unknown)?;
         if pair.user_code != user_code {
             return Err(CodePairError::Unknown);
         }
@@ -156,12 +197,22 @@ pub enum CodePairError {
 /// The bearer token of a request: `authorization: Bearer <t>`, or the
 /// Capabilities API's `x-amz-access-token: <t>` when `allow_amz` is set.
 pub fn bearer(headers: &http::HeaderMap, allow_amz: bool) -> Option<&str> {
-    let from_auth = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-        let (scheme, token) = v.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-    });
-    let from_amz = || headers.get("x-amz-access-token").and_then(|v| v.to_str().ok()).map(str::trim);
-    from_auth.or_else(|| if allow_amz { from_amz() } else { None }).filter(|t| !t.is_empty())
+    let from_auth = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let from_amz = || {
+        headers
+            .get("x-amz-access-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    from_auth
+        .or_else(|| if allow_amz { from_amz() } else { None })
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -170,8 +221,15 @@ mod tests {
     use crate::config::DeviceDecl;
 
     fn config(mode: AuthMode) -> Config {
-        let mut c = Config { auth: mode, ..Default::default() };
-        c.devices.push(DeviceDecl { id: "kitchen".into(), token: "tok".into(), refresh_token: Some("rt".into()) });
+        let mut c = Config {
+            auth: mode,
+            ..Default::default()
+        };
+        c.devices.push(DeviceDecl {
+            id: "kitchen".into(),
+            token: "tok".into(),
+            refresh_token: Some("rt".into()),
+        });
         c
     }
 
@@ -191,8 +249,15 @@ mod tests {
         let issued = t.issue(t.refresh_owner("rt").unwrap(), Some("rt".into()));
         assert_eq!(&*t.authenticate(&issued.access_token).unwrap(), "kitchen");
         tokio::time::advance(Duration::from_secs(3601)).await;
-        assert_eq!(t.authenticate(&issued.access_token), Err(AuthError::Expired));
-        assert_eq!(&*t.authenticate("tok").unwrap(), "kitchen", "declared tokens never expire");
+        assert_eq!(
+            t.authenticate(&issued.access_token),
+            Err(AuthError::Expired)
+        );
+        assert_eq!(
+            &*t.authenticate("tok").unwrap(),
+            "kitchen",
+            "declared tokens never expire"
+        );
     }
 
     #[test]

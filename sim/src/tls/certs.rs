@@ -68,7 +68,11 @@ impl CertPaths {
 pub fn ensure_certs(dir: &Path, extra_hosts: &[String]) -> Result<CertPaths, CertError> {
     std::fs::create_dir_all(dir).map_err(|e| CertError::Io(dir.into(), e))?;
     let paths = CertPaths::in_dir(dir);
-    let issuer = if paths.ca_cert.exists() && paths.ca_key.exists() { load_ca(&paths)? } else { make_ca(&paths)? };
+    let issuer = if paths.ca_cert.exists() && paths.ca_key.exists() {
+        load_ca(&paths)?
+    } else {
+        make_ca(&paths)?
+    };
     let hosts = host_list(extra_hosts);
     let recorded = std::fs::read_to_string(&paths.hosts).unwrap_or_default();
     if recorded != hosts.join("\n") || !paths.server_cert.exists() || !paths.server_key.exists() {
@@ -90,9 +94,17 @@ fn host_list(extra: &[String]) -> Vec<String> {
 fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs cannot fail");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "avs-sim local CA");
-    params.distinguished_name.push(DnType::OrganizationName, "avs-sim");
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "avs-sim local CA");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "avs-sim");
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let now = crate::clock::wall();
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(3650);
@@ -109,18 +121,31 @@ fn make_ca(paths: &CertPaths) -> Result<Issuer<'static, KeyPair>, CertError> {
 }
 
 fn load_ca(paths: &CertPaths) -> Result<Issuer<'static, KeyPair>, CertError> {
-    let key_pem = std::fs::read_to_string(&paths.ca_key).map_err(|e| CertError::Io(paths.ca_key.clone(), e))?;
-    let cert_pem = std::fs::read_to_string(&paths.ca_cert).map_err(|e| CertError::Io(paths.ca_cert.clone(), e))?;
-    let key = KeyPair::from_pem(&key_pem).map_err(|e| CertError::Pem(paths.ca_key.clone(), e.to_string()))?;
-    Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| CertError::Pem(paths.ca_cert.clone(), e.to_string()))
+    let key_pem = std::fs::read_to_string(&paths.ca_key)
+        .map_err(|e| CertError::Io(paths.ca_key.clone(), e))?;
+    let cert_pem = std::fs::read_to_string(&paths.ca_cert)
+        .map_err(|e| CertError::Io(paths.ca_cert.clone(), e))?;
+    let key = KeyPair::from_pem(&key_pem)
+        .map_err(|e| CertError::Pem(paths.ca_key.clone(), e.to_string()))?;
+    Issuer::from_ca_cert_pem(&cert_pem, key)
+        .map_err(|e| CertError::Pem(paths.ca_cert.clone(), e.to_string()))
 }
 
-fn make_leaf(paths: &CertPaths, hosts: &[String], issuer: &Issuer<'_, KeyPair>) -> Result<(), CertError> {
+fn make_leaf(
+    paths: &CertPaths,
+    hosts: &[String],
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<(), CertError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(hosts.to_vec())?;
-    params.distinguished_name.push(DnType::CommonName, "avs-sim");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "avs-sim");
     params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let now = crate::clock::wall();
     params.not_before = now - time::Duration::days(1);
@@ -141,10 +166,12 @@ fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
         .mode(mode)
         .open(path)
         .map_err(|e| CertError::Io(path.into(), e))?;
-    file.write_all(data).map_err(|e| CertError::Io(path.into(), e))?;
+    file.write_all(data)
+        .map_err(|e| CertError::Io(path.into(), e))?;
     // `mode` only applies to new files; make it hold for old ones too.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| CertError::Io(path.into(), e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| CertError::Io(path.into(), e))
 }
 
 #[cfg(test)]
@@ -158,14 +185,30 @@ mod tests {
         let ca1 = std::fs::read(&paths.ca_cert).unwrap();
         let leaf1 = std::fs::read(&paths.server_cert).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&paths.ca_key).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&paths.ca_key)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         ensure_certs(&dir, &[]).unwrap();
         assert_eq!(std::fs::read(&paths.ca_cert).unwrap(), ca1, "CA reused");
-        assert_eq!(std::fs::read(&paths.server_cert).unwrap(), leaf1, "leaf reused");
+        assert_eq!(
+            std::fs::read(&paths.server_cert).unwrap(),
+            leaf1,
+            "leaf reused"
+        );
         ensure_certs(&dir, &["device.test".into()]).unwrap();
-        assert_eq!(std::fs::read(&paths.ca_cert).unwrap(), ca1, "CA kept when hosts change");
-        assert_ne!(std::fs::read(&paths.server_cert).unwrap(), leaf1, "leaf re-issued");
+        assert_eq!(
+            std::fs::read(&paths.ca_cert).unwrap(),
+            ca1,
+            "CA kept when hosts change"
+        );
+        assert_ne!(
+            std::fs::read(&paths.server_cert).unwrap(),
+            leaf1,
+            "leaf re-issued"
+        );
         assert!(crate::tls::server_config(&paths).is_ok());
         std::fs::remove_dir_all(dir).unwrap();
     }
