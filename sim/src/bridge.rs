@@ -25,9 +25,7 @@ const MAX_BODY: usize = 1024 * 1024;
 pub fn prepare(req: &mut Request<Body>, conn: &Arc<Connection>) {
     req.extensions_mut().insert(conn.clone());
     let path = req.uri().path();
-    if path.to_ascii_lowercase().starts_with("/auth/o2/")
-        && path.bytes().any(|b| b.is_ascii_uppercase())
-    {
+    if path.to_ascii_lowercase().starts_with("/auth/o2/") && path.bytes().any(|b| b.is_ascii_uppercase()) {
         let lower = path.to_ascii_lowercase();
         let pq = match req.uri().query() {
             Some(q) => format!("{lower}?{q}"),
@@ -64,11 +62,7 @@ pub async fn serve_h2(
     prepare(&mut req, &conn);
     let Ok(resp) = router.oneshot(req).await;
     let (parts, body) = resp.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let mut head = http::Response::from_parts(parts, ());
     head.headers_mut().remove(http::header::CONNECTION);
     head.headers_mut().remove(http::header::TRANSFER_ENCODING);
@@ -92,8 +86,7 @@ where
         prepare(&mut req, &conn2);
         router.clone().oneshot(req)
     });
-    let http = hyper::server::conn::http1::Builder::new()
-        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    let http = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(io), service);
     tokio::pin!(http);
     tokio::select! {
         _ = http.as_mut() => {}

@@ -68,8 +68,7 @@ async fn declare(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body: 
 
 /// Check a capabilities envelope and return its interfaces.
 pub fn validate(body: &[u8]) -> Result<Vec<Interface>, CapabilitiesError> {
-    let doc: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("body is not valid JSON: {e}")))?;
+    let doc: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("body is not valid JSON: {e}")))?;
     match doc.get("envelopeVersion").and_then(Value::as_str) {
         Some("20160207") => {}
         Some(other) => {
@@ -86,35 +85,26 @@ pub fn validate(body: &[u8]) -> Result<Vec<Interface>, CapabilitiesError> {
     if caps.is_empty() {
         return Err(invalid("capabilities must not be empty"));
     }
-    caps.iter()
-        .enumerate()
-        .map(|(i, c)| interface(i, c))
-        .collect()
+    caps.iter().enumerate().map(|(i, c)| interface(i, c)).collect()
 }
 
 fn interface(i: usize, c: &Value) -> Result<Interface, CapabilitiesError> {
     let field = |k: &str| c.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
     if field("type") != Some("AlexaInterface") {
-        return Err(invalid(format!(
-            "capabilities[{i}].type must be \"AlexaInterface\""
-        )));
+        return Err(invalid(format!("capabilities[{i}].type must be \"AlexaInterface\"")));
     }
-    let interface = field("interface")
-        .ok_or_else(|| invalid(format!("capabilities[{i}].interface is missing")))?;
-    let version =
-        field("version").ok_or_else(|| invalid(format!("capabilities[{i}].version is missing")))?;
-    let well_formed = version.split_once('.').is_some_and(|(a, b)| {
-        !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|x| x.is_ascii_digit())
-    });
+    let interface = field("interface").ok_or_else(|| invalid(format!("capabilities[{i}].interface is missing")))?;
+    let version = field("version").ok_or_else(|| invalid(format!("capabilities[{i}].version is missing")))?;
+    let well_formed = version
+        .split_once('.')
+        .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|x| x.is_ascii_digit()));
     if !well_formed {
         return Err(invalid(format!(
             "capabilities[{i}].version {version:?} must look like \"1.0\""
         )));
     }
     if c.get("configurations").is_some_and(|v| !v.is_object()) {
-        return Err(invalid(format!(
-            "capabilities[{i}].configurations must be an object"
-        )));
+        return Err(invalid(format!("capabilities[{i}].configurations must be an object")));
     }
     Ok(Interface {
         interface: interface.to_string(),

@@ -184,10 +184,7 @@ fn certs(args: CertsArgs) -> ExitCode {
     match crate::tls::ensure_certs(&args.out, &args.hosts) {
         Ok(paths) => {
             println!("avs-sim: CA certificate {}", paths.ca_cert.display());
-            println!(
-                "avs-sim: server certificate {}",
-                paths.server_cert.display()
-            );
+            println!("avs-sim: server certificate {}", paths.server_cert.display());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -221,10 +221,7 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Parse(String),
     #[error("invalid configuration:\n  {}", .0.join("\n  "))]
@@ -238,10 +235,7 @@ impl Config {
     }
 
     /// Load defaults, then `file` if given, then `AVS_SIM_*` variables from `env`.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -251,8 +245,7 @@ impl Config {
                 let origin = path.display().to_string();
                 // Parse once as the model to get located errors for typos.
                 Config::from_toml(&text, &origin)?;
-                toml::from_str::<toml::Table>(&text)
-                    .map_err(|e| ConfigError::Parse(located(&origin, &text, &e)))?
+                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Parse(located(&origin, &text, &e)))?
             }
             None => toml::Table::new(),
         };
@@ -282,16 +275,11 @@ impl Config {
                 errors.push(format!("devices[{i}]: id and token must be non-empty"));
             }
             if !tokens.insert(d.token.clone()) {
-                errors.push(format!(
-                    "devices[{i}]: token of {:?} is declared twice",
-                    d.id
-                ));
+                errors.push(format!("devices[{i}]: token of {:?} is declared twice", d.id));
             }
         }
         if self.avs.max_concurrent_streams < 3 {
-            errors.push(
-                "avs.max_concurrent_streams: needs at least 3 (downchannel, event, ping)".into(),
-            );
+            errors.push("avs.max_concurrent_streams: needs at least 3 (downchannel, event, ping)".into());
         }
         if self.avs.directive_queue == 0 {
             errors.push("avs.directive_queue: must be at least 1".into());
@@ -347,8 +335,7 @@ mod tests {
 
     #[test]
     fn unknown_key_is_located() {
-        let err = Config::from_toml("[listen]\navs = \"127.0.0.1:1\"\nplian = 3\n", "c.toml")
-            .unwrap_err();
+        let err = Config::from_toml("[listen]\navs = \"127.0.0.1:1\"\nplian = 3\n", "c.toml").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("c.toml:3:1:"), "{text}");
         assert!(text.contains("plian"), "{text}");

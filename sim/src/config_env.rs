@@ -12,10 +12,7 @@ use serde::Serialize;
 const NOT_CONFIG: &[&str] = &["AVS_URL", "PLAIN_URL", "CONTROL_URL", "CA"];
 
 /// Apply every `AVS_SIM_*` variable in `env` to `table`.
-pub fn apply(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), Vec<String>> {
+pub fn apply(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), Vec<String>> {
     let shape = defaults_shape();
     let mut errors = Vec::new();
     for (name, value) in env {
@@ -30,11 +27,7 @@ pub fn apply(
             None => errors.push(format!("{name}: no config key matches this variable")),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 /// The default config as a TOML table: the set of known key paths.
@@ -93,10 +86,7 @@ mod tests {
     use crate::config::{AuthMode, Config};
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
-        Config::load(
-            None,
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        )
+        Config::load(None, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     }
 
     #[test]
@@ -120,9 +110,7 @@ mod tests {
 
     #[test]
     fn unknown_variable_is_an_error() {
-        let err = load(&[("AVS_SIM_LISTEN_AVZ", "x")])
-            .unwrap_err()
-            .to_string();
+        let err = load(&[("AVS_SIM_LISTEN_AVZ", "x")]).unwrap_err().to_string();
         assert!(err.contains("AVS_SIM_LISTEN_AVZ"), "{err}");
     }
 }

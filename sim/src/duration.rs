@@ -23,9 +23,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "m" => 60.0,
         "h" => 3600.0,
         _ => {
-            return Err(format!(
-                "bad duration {text:?}: unit must be one of ms, s, m, h"
-            ));
+            return Err(format!("bad duration {text:?}: unit must be one of ms, s, m, h"));
         }
     };
     Duration::try_from_secs_f64(value * scale).map_err(|e| format!("bad duration {text:?}: {e}"))

@@ -55,17 +55,11 @@ async fn ping(
 }
 
 async fn needs_h2() -> AvsError {
-    AvsError::InvalidRequest(
-        "the downchannel and events need HTTP/2 (ALPN h2 or h2c prior knowledge)".into(),
-    )
+    AvsError::InvalidRequest("the downchannel and events need HTTP/2 (ALPN h2 or h2c prior knowledge)".into())
 }
 
 async fn not_found(req: Request) -> AvsError {
-    AvsError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.uri().path()
-    ))
+    AvsError::NotFound(format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
 fn face_of(path: &str) -> Face {
@@ -83,8 +77,7 @@ pub fn body_for_journal(bytes: &[u8]) -> Value {
     if bytes.is_empty() {
         return Value::Null;
     }
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 async fn journal(AxState(state): AxState<Arc<State>>, req: Request, next: Next) -> Response {
@@ -93,21 +86,13 @@ async fn journal(AxState(state): AxState<Arc<State>>, req: Request, next: Next) 
     let face = face_of(req.uri().path());
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return AvsError::InvalidRequest(format!("request body exceeds {MAX_BODY} bytes"))
-            .into_response();
+        return AvsError::InvalidRequest(format!("request body exceeds {MAX_BODY} bytes")).into_response();
     };
     let request_body = body_for_journal(&bytes);
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    let device = resp
-        .extensions()
-        .get::<DeviceTag>()
-        .map(|t| t.0.to_string());
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let device = resp.extensions().get::<DeviceTag>().map(|t| t.0.to_string());
     let (parts, body) = resp.into_parts();
-    let resp_bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_default();
+    let resp_bytes = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
     let record = |kind, summary: String, body| {
         let mut r = Record::new(face, kind, summary)
             .maybe_device(device.as_deref())

@@ -63,10 +63,7 @@ impl Listeners {
         };
         let mut regions = Vec::new();
         for r in &config.regions {
-            regions.push((
-                r.name.clone(),
-                bind(&format!("region {}", r.name), r.listen).await?,
-            ));
+            regions.push((r.name.clone(), bind(&format!("region {}", r.name), r.listen).await?));
         }
         Ok(Listeners {
             avs: bind("avs", config.listen.avs).await?,
@@ -179,10 +176,7 @@ impl Sim {
     pub fn banner(&self) -> Vec<String> {
         let a = self.addrs();
         let mut lines = vec![
-            format!(
-                "avs-sim: avs listening on https://{} (TLS, h2 + http/1.1)",
-                a.avs
-            ),
+            format!("avs-sim: avs listening on https://{} (TLS, h2 + http/1.1)", a.avs),
             format!(
                 "avs-sim: plain listening on http://{} (h2c prior knowledge + http/1.1)",
                 a.plain
@@ -194,10 +188,7 @@ impl Sim {
                 "avs-sim: region {name} listening on https://{addr} (TLS, h2 + http/1.1)"
             ));
         }
-        lines.push(format!(
-            "avs-sim: CA certificate {}",
-            self.certs.ca_cert.display()
-        ));
+        lines.push(format!("avs-sim: CA certificate {}", self.certs.ca_cert.display()));
         lines
     }
 
@@ -243,11 +234,7 @@ impl Sim {
                 tasks.clone(),
             ));
         }
-        tasks.spawn(control_loop(
-            state.clone(),
-            listeners.control,
-            tasks.clone(),
-        ));
+        tasks.spawn(control_loop(state.clone(), listeners.control, tasks.clone()));
         shutdown.await;
         tracing::info!("shutting down: draining open streams");
         state.shutdown.cancel();
@@ -311,13 +298,7 @@ async fn serve_tls(
     serve_protocol(state, stream, peer, info, h2, tasks).await;
 }
 
-async fn serve_plain(
-    state: Arc<State>,
-    mut tcp: TcpStream,
-    peer: SocketAddr,
-    info: ListenerInfo,
-    tasks: TaskTracker,
-) {
+async fn serve_plain(state: Arc<State>, mut tcp: TcpStream, peer: SocketAddr, info: ListenerInfo, tasks: TaskTracker) {
     // Prior-knowledge h2c starts with the preface; anything else is HTTP/1.1.
     let mut prefix = Vec::with_capacity(PREFACE.len());
     let mut buf = [0u8; 24];
@@ -372,8 +353,7 @@ async fn control_loop(state: Arc<State>, listener: TcpListener, tasks: TaskTrack
         let (router, state) = (router.clone(), state.clone());
         tasks.spawn(async move {
             let service = hyper_util::service::TowerToHyperService::new(router);
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
             tokio::pin!(conn);
             tokio::select! {

@@ -26,11 +26,7 @@ pub struct ListenerInfo {
 impl ListenerInfo {
     /// The base URL a device would use for this listener.
     pub fn url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "https" } else { "http" },
-            self.addr
-        )
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 }
 

@@ -14,10 +14,7 @@ pub fn path() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/..");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
     let bin = dir.join("avs-sim-bin");
     assert!(
         bin.exists(),
@@ -111,12 +108,7 @@ impl Served {
 
     /// The port of a URL printed in the banner.
     pub fn port(url: &str) -> u16 {
-        url.rsplit(':')
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .parse()
-            .unwrap()
+        url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap()
     }
 
     /// Send a signal and wait for the exit status.

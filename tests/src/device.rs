@@ -46,8 +46,7 @@ impl Answer {
     }
     /// The parts of a `multipart/related` answer.
     pub fn parts(&self) -> Vec<Part> {
-        let boundary =
-            related::sdk_boundary(self.content_type()).expect("multipart answer has a boundary");
+        let boundary = related::sdk_boundary(self.content_type()).expect("multipart answer has a boundary");
         let mut reader = related::Reader::new(&boundary);
         reader.push(&self.body);
         std::iter::from_fn(|| reader.next_part()).collect()
@@ -148,12 +147,7 @@ impl Device {
         body: Bytes,
     ) -> anyhow::Result<Answer> {
         let req = self.request(method, path, content_type);
-        let (resp, mut stream) = self
-            .send
-            .clone()
-            .ready()
-            .await?
-            .send_request(req, body.is_empty())?;
+        let (resp, mut stream) = self.send.clone().ready().await?.send_request(req, body.is_empty())?;
         if !body.is_empty() {
             stream.send_data(body, true)?;
         }
@@ -161,19 +155,10 @@ impl Device {
     }
 
     /// An event as the SDK sends it: metadata and optional audio.
-    pub async fn event(
-        &mut self,
-        metadata: &serde_json::Value,
-        audio: Option<&[u8]>,
-    ) -> anyhow::Result<Answer> {
-        let body = avs_sim::avs::multipart::form::event_body(
-            SDK_BOUNDARY,
-            metadata.to_string().as_bytes(),
-            audio,
-        );
+    pub async fn event(&mut self, metadata: &serde_json::Value, audio: Option<&[u8]>) -> anyhow::Result<Answer> {
+        let body = avs_sim::avs::multipart::form::event_body(SDK_BOUNDARY, metadata.to_string().as_bytes(), audio);
         let ct = format!("multipart/form-data; boundary={SDK_BOUNDARY}");
-        self.call(Method::POST, "/v20160207/events", Some(&ct), body)
-            .await
+        self.call(Method::POST, "/v20160207/events", Some(&ct), body).await
     }
 
     /// Start an event whose body stays open: returns the response future
@@ -194,10 +179,7 @@ impl Device {
 
     /// `GET /ping`: the status.
     pub async fn ping(&mut self, path: &str) -> anyhow::Result<u16> {
-        Ok(self
-            .call(Method::GET, path, None, Bytes::new())
-            .await?
-            .status)
+        Ok(self.call(Method::GET, path, None, Bytes::new()).await?.status)
     }
 
     /// Send an HTTP/2 PING frame and wait for the PONG.

@@ -108,9 +108,7 @@ impl TestSim {
 
     /// The verdict of one conformance rule of a device.
     pub async fn verdict(&self, device: &str, rule: &str) -> (String, Value) {
-        let (status, body) = self
-            .get(&format!("/api/devices/{device}/conformance"))
-            .await;
+        let (status, body) = self.get(&format!("/api/devices/{device}/conformance")).await;
         assert_eq!(status, 200, "{body}");
         let r = body["rules"]
             .as_array()

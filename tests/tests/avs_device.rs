@@ -10,11 +10,7 @@ use serde_json::json;
 async fn downchannel_receives_a_pushed_directive_framed_as_avs_does() {
     let sim = TestSim::start(|_| {}).await;
     let mut dev = sim.tls_device("kitchen").await;
-    assert!(
-        dev.max_streams() >= 10,
-        "advertises {} streams",
-        dev.max_streams()
-    );
+    assert!(dev.max_streams() >= 10, "advertises {} streams", dev.max_streams());
     let mut dc = dev.downchannel().await.unwrap();
     assert_eq!(dc.status, 200);
     let ct = dc.content_type().to_string();
@@ -27,34 +23,22 @@ async fn downchannel_receives_a_pushed_directive_framed_as_avs_does() {
     assert!(dc.headers.contains_key("x-amzn-requestid"));
 
     let (status, body) = sim
-        .push(
-            "kitchen",
-            json!({"namespace": "System", "name": "ResetUserInactivity"}),
-        )
+        .push("kitchen", json!({"namespace": "System", "name": "ResetUserInactivity"}))
         .await;
     assert_eq!(status, 202, "{body}");
-    let part = dc
-        .next_part(DEADLINE)
-        .await
-        .unwrap()
-        .expect("a directive part");
-    assert_eq!(
-        part.header("Content-Type"),
-        Some("application/json; charset=UTF-8")
-    );
+    let part = dc.next_part(DEADLINE).await.unwrap().expect("a directive part");
+    assert_eq!(part.header("Content-Type"), Some("application/json; charset=UTF-8"));
     let d = part.json();
     assert_eq!(d["directive"]["header"]["name"], "ResetUserInactivity");
     assert_eq!(d["directive"]["header"]["messageId"], body["messageId"]);
     // The downchannel body starts with CRLF --B CRLF, and each part is followed by CRLF --B CRLF.
     let boundary = avs_sim_tests::related::sdk_boundary(&ct).unwrap();
-    assert!(
-        dc.raw
-            .starts_with(format!("\r\n--{boundary}\r\n").as_bytes())
-    );
+    assert!(dc.raw.starts_with(format!("\r\n--{boundary}\r\n").as_bytes()));
     assert!(dc.raw.ends_with(format!("\r\n--{boundary}\r\n").as_bytes()));
 
     // The two other request forms: a whole directive, and raw bytes.
-    let directive = json!({"directive": {"header": {"namespace": "Speaker", "name": "SetVolume"}, "payload": {"volume": 5}}});
+    let directive =
+        json!({"directive": {"header": {"namespace": "Speaker", "name": "SetVolume"}, "payload": {"volume": 5}}});
     assert_eq!(sim.push("kitchen", directive).await.0, 202);
     let d = dc.next_part(DEADLINE).await.unwrap().unwrap().json();
     assert_eq!(d["directive"]["payload"]["volume"], 5);
@@ -64,14 +48,8 @@ async fn downchannel_receives_a_pushed_directive_framed_as_avs_does() {
             .is_some_and(|m| !m.is_empty()),
         "messageId filled in"
     );
-    assert_eq!(
-        sim.push("kitchen", json!({"raw": "{not json"})).await.0,
-        202
-    );
-    assert_eq!(
-        dc.next_part(DEADLINE).await.unwrap().unwrap().body,
-        b"{not json"
-    );
+    assert_eq!(sim.push("kitchen", json!({"raw": "{not json"})).await.0, 202);
+    assert_eq!(dc.next_part(DEADLINE).await.unwrap().unwrap().body, b"{not json");
     sim.stop().await;
 }
 
@@ -79,27 +57,16 @@ async fn downchannel_receives_a_pushed_directive_framed_as_avs_does() {
 async fn push_errors_unknown_device_no_downchannel_bad_json() {
     let sim = TestSim::start(|_| {}).await;
     let (status, body) = sim
-        .push(
-            "nobody",
-            json!({"namespace": "System", "name": "ResetUserInactivity"}),
-        )
+        .push("nobody", json!({"namespace": "System", "name": "ResetUserInactivity"}))
         .await;
     assert_eq!(status, 404, "{body}");
     let mut dev = sim.h2c_device("lamp").await;
     assert_eq!(dev.ping("/ping").await.unwrap(), 204); // the device exists but has no downchannel
     let (status, body) = sim
-        .push(
-            "lamp",
-            json!({"namespace": "System", "name": "ResetUserInactivity"}),
-        )
+        .push("lamp", json!({"namespace": "System", "name": "ResetUserInactivity"}))
         .await;
     assert_eq!(status, 409, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("no open downchannel")
-    );
+    assert!(body["error"].as_str().unwrap().contains("no open downchannel"));
     let resp = sim
         .http
         .post(sim.control("/api/devices/lamp/directives"))
@@ -109,10 +76,7 @@ async fn push_errors_unknown_device_no_downchannel_bad_json() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert!(
-        body["error"].as_str().unwrap().contains("not valid JSON"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("not valid JSON"), "{body}");
     let (status, body) = sim.push("lamp", json!({"name": "X"})).await;
     assert_eq!(status, 400, "{body}");
     let (status, _) = sim.get("/api/journal?since=abc").await;
@@ -126,7 +90,8 @@ async fn synchronize_state_is_stored_and_answered_204() {
     let mut dev = sim.tls_device("d1").await;
     let _dc = dev.downchannel().await.unwrap();
     let mut ev = event("System", "SynchronizeState", json!({}));
-    ev["context"] = json!([{"header": {"namespace": "Speaker", "name": "VolumeState"}, "payload": {"volume": 30, "muted": false}}]);
+    ev["context"] =
+        json!([{"header": {"namespace": "Speaker", "name": "VolumeState"}, "payload": {"volume": 30, "muted": false}}]);
     let answer = dev.event(&ev, None).await.unwrap();
     assert_eq!(answer.status, 204);
     assert!(answer.body.is_empty());
@@ -136,10 +101,7 @@ async fn synchronize_state_is_stored_and_answered_204() {
     assert_eq!(d["region"], "NA");
     assert_eq!(d["last_event"]["name"], "System.SynchronizeState");
     assert_eq!(sim.verdict("d1", "synchronize_state_first").await.0, "pass");
-    assert_eq!(
-        sim.verdict("d1", "downchannel_before_events").await.0,
-        "pass"
-    );
+    assert_eq!(sim.verdict("d1", "downchannel_before_events").await.0, "pass");
     sim.stop().await;
 }
 
@@ -173,11 +135,7 @@ async fn firmware_versions_from_the_seed_and_the_issue() {
     ] {
         let a = dev
             .event(
-                &event(
-                    "System",
-                    "SoftwareInfo",
-                    json!({"firmwareVersion": invalid}),
-                ),
+                &event("System", "SoftwareInfo", json!({"firmwareVersion": invalid})),
                 None,
             )
             .await
@@ -185,10 +143,7 @@ async fn firmware_versions_from_the_seed_and_the_issue() {
         assert_eq!(a.status, 400, "{invalid:?}");
         let body = a.json();
         assert_eq!(body["header"]["name"], "Exception");
-        assert_eq!(
-            body["payload"]["code"], "INVALID_REQUEST_EXCEPTION",
-            "{invalid:?}"
-        );
+        assert_eq!(body["payload"]["code"], "INVALID_REQUEST_EXCEPTION", "{invalid:?}");
         assert!(
             body["payload"]["description"]
                 .as_str()
@@ -212,15 +167,11 @@ async fn malformed_event_gets_400_and_the_downchannel_lives_on() {
         ),
         (
             "multipart/form-data; boundary=b",
-            Bytes::from_static(
-                b"--b\r\nContent-Type: application/json\r\n\r\n{not json\r\n--b--\r\n",
-            ),
+            Bytes::from_static(b"--b\r\nContent-Type: application/json\r\n\r\n{not json\r\n--b--\r\n"),
         ),
         (
             "multipart/form-data; boundary=b",
-            Bytes::from_static(
-                b"--b\r\nContent-Type: application/json\r\n\r\n{\"event\":{}}\r\n--b--\r\n",
-            ),
+            Bytes::from_static(b"--b\r\nContent-Type: application/json\r\n\r\n{\"event\":{}}\r\n--b--\r\n"),
         ),
         ("multipart/form-data", Bytes::from_static(b"x")),
     ];
@@ -259,12 +210,9 @@ async fn malformed_event_gets_400_and_the_downchannel_lives_on() {
     );
     // Same connection: the downchannel still delivers.
     assert_eq!(
-        sim.push(
-            "m",
-            json!({"namespace": "System", "name": "ResetUserInactivity"})
-        )
-        .await
-        .0,
+        sim.push("m", json!({"namespace": "System", "name": "ResetUserInactivity"}))
+            .await
+            .0,
         202
     );
     assert!(dc.next_part(DEADLINE).await.unwrap().is_some());
@@ -294,10 +242,7 @@ async fn missing_or_unknown_token_gets_403_everywhere() {
             .await
             .unwrap();
         assert_eq!(a.status, 403);
-        assert_eq!(
-            a.json()["payload"]["code"],
-            "UNAUTHORIZED_REQUEST_EXCEPTION"
-        );
+        assert_eq!(a.json()["payload"]["code"], "UNAUTHORIZED_REQUEST_EXCEPTION");
     }
     let mut dev = sim.tls_device("good").await;
     let dc = dev.downchannel().await.unwrap();
@@ -315,8 +260,7 @@ async fn ping_paths_and_ping_frames() {
     assert_eq!(dev.ping("/ping").await.unwrap(), 204);
     assert_eq!(dev.ping("/v20160207/ping").await.unwrap(), 204);
     dev.ping_frame().await.unwrap();
-    sim.await_entry(Some("p"), |e| e["kind"] == "ping_frame")
-        .await;
+    sim.await_entry(Some("p"), |e| e["kind"] == "ping_frame").await;
     assert_eq!(sim.verdict("p", "activity").await.0, "pass");
     sim.stop().await;
 }
@@ -333,9 +277,7 @@ async fn recognize_is_answered_while_audio_still_streams() {
     );
     ev["event"]["header"]["dialogRequestId"] = json!("dlg-1");
     let (resp, mut audio) = dev.open_event(&ev).await.unwrap();
-    audio
-        .send_data(Bytes::from(vec![1u8; 3200]), false)
-        .unwrap();
+    audio.send_data(Bytes::from(vec![1u8; 3200]), false).unwrap();
     // The answer's headers and StopCapture arrive before the audio ends.
     let resp = tokio::time::timeout(DEADLINE, resp).await.unwrap().unwrap();
     assert_eq!(resp.status(), 200);
@@ -358,15 +300,10 @@ async fn recognize_is_answered_while_audio_still_streams() {
     assert_eq!(stop["directive"]["header"]["name"], "StopCapture");
     assert_eq!(stop["directive"]["header"]["dialogRequestId"], "dlg-1");
     // Now finish the upload; the answer closes with --B--.
-    audio
-        .send_data(Bytes::from(vec![2u8; 1600]), false)
-        .unwrap();
+    audio.send_data(Bytes::from(vec![2u8; 1600]), false).unwrap();
     audio
         .send_data(
-            Bytes::from(format!(
-                "\r\n--{}--\r\n",
-                avs_sim_tests::device::SDK_BOUNDARY
-            )),
+            Bytes::from(format!("\r\n--{}--\r\n", avs_sim_tests::device::SDK_BOUNDARY)),
             true,
         )
         .unwrap();
@@ -377,9 +314,7 @@ async fn recognize_is_answered_while_audio_still_streams() {
         reader.next_part().is_none() && reader.ended,
         "answer ends with the close delimiter"
     );
-    let att = sim
-        .await_entry(Some("r"), |e| e["kind"] == "attachment")
-        .await;
+    let att = sim.await_entry(Some("r"), |e| e["kind"] == "attachment").await;
     assert_eq!(att["body"]["bytes"], 4800);
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
@@ -417,11 +352,7 @@ async fn user_inactivity_and_exceptions_are_recorded() {
     let mut dc = dev.downchannel().await.unwrap();
     let a = dev
         .event(
-            &event(
-                "System",
-                "UserInactivityReport",
-                json!({"inactiveTimeInSeconds": 3600}),
-            ),
+            &event("System", "UserInactivityReport", json!({"inactiveTimeInSeconds": 3600})),
             None,
         )
         .await
@@ -429,11 +360,7 @@ async fn user_inactivity_and_exceptions_are_recorded() {
     assert_eq!(a.status, 204);
     let a = dev
         .event(
-            &event(
-                "System",
-                "UserInactivityReport",
-                json!({"inactiveTimeInSeconds": -1}),
-            ),
+            &event("System", "UserInactivityReport", json!({"inactiveTimeInSeconds": -1})),
             None,
         )
         .await
@@ -441,36 +368,20 @@ async fn user_inactivity_and_exceptions_are_recorded() {
     assert_eq!(a.status, 400);
     assert_eq!(sim.get("/api/devices/u").await.1["inactive_seconds"], 3600);
 
-    assert_eq!(
-        sim.push("u", json!({"raw": "{\"directive\": broken"}))
-            .await
-            .0,
-        202
-    );
+    assert_eq!(sim.push("u", json!({"raw": "{\"directive\": broken"})).await.0, 202);
     let raw = String::from_utf8(dc.next_part(DEADLINE).await.unwrap().unwrap().body).unwrap();
-    assert_eq!(
-        sim.verdict("u", "exception_after_malformed").await.0,
-        "pending"
-    );
-    let payload = json!({"unparsedDirective": raw, "error": {"type": "UNEXPECTED_INFORMATION_RECEIVED", "message": "bad json"}});
+    assert_eq!(sim.verdict("u", "exception_after_malformed").await.0, "pending");
+    let payload =
+        json!({"unparsedDirective": raw, "error": {"type": "UNEXPECTED_INFORMATION_RECEIVED", "message": "bad json"}});
     let a = dev
         .event(&event("System", "ExceptionEncountered", payload), None)
         .await
         .unwrap();
     assert_eq!(a.status, 204);
     let d = sim.get("/api/devices/u").await.1;
-    assert_eq!(
-        d["exceptions"][0]["unparsed_directive"],
-        "{\"directive\": broken"
-    );
-    assert_eq!(
-        d["exceptions"][0]["error_type"],
-        "UNEXPECTED_INFORMATION_RECEIVED"
-    );
-    assert_eq!(
-        sim.verdict("u", "exception_after_malformed").await.0,
-        "pass"
-    );
+    assert_eq!(d["exceptions"][0]["unparsed_directive"], "{\"directive\": broken");
+    assert_eq!(d["exceptions"][0]["error_type"], "UNEXPECTED_INFORMATION_RECEIVED");
+    assert_eq!(sim.verdict("u", "exception_after_malformed").await.0, "pass");
     sim.stop().await;
 }
 
@@ -483,28 +394,18 @@ async fn a_new_connection_of_the_same_device_sends_the_old_one_goaway() {
     let mut new_dc = second.downchannel().await.unwrap();
     assert_eq!(new_dc.status, 200);
     // The old downchannel ends and the old connection closes.
-    assert!(
-        old_dc
-            .next_part(DEADLINE)
-            .await
-            .map(|p| p.is_none())
-            .unwrap_or(true)
-    );
+    assert!(old_dc.next_part(DEADLINE).await.map(|p| p.is_none()).unwrap_or(true));
     tokio::time::timeout(DEADLINE, &mut first.closed)
         .await
         .expect("old connection closes")
         .unwrap()
         .ok();
-    sim.await_entry(Some("twice"), |e| e["kind"] == "goaway")
-        .await;
+    sim.await_entry(Some("twice"), |e| e["kind"] == "goaway").await;
     // Directives now go to the new connection.
     assert_eq!(
-        sim.push(
-            "twice",
-            json!({"namespace": "System", "name": "ResetUserInactivity"})
-        )
-        .await
-        .0,
+        sim.push("twice", json!({"namespace": "System", "name": "ResetUserInactivity"}))
+            .await
+            .0,
         202
     );
     assert!(new_dc.next_part(DEADLINE).await.unwrap().is_some());
@@ -520,9 +421,7 @@ async fn event_before_downchannel_and_duplicate_ids_break_conformance() {
     let (verdict, rule) = sim.verdict("c", "downchannel_before_events").await;
     assert_eq!(verdict, "fail");
     let evidence = rule["evidence"][0].as_u64().unwrap();
-    let (_, journal) = sim
-        .get(&format!("/api/journal?since={}&limit=1", evidence - 1))
-        .await;
+    let (_, journal) = sim.get(&format!("/api/journal?since={}&limit=1", evidence - 1)).await;
     assert_eq!(
         journal["entries"][0]["summary"], "System.SynchronizeState",
         "evidence points at the event"
@@ -546,14 +445,16 @@ async fn set_endpoint_to_another_region_and_reconnect_there() {
     let mut dev = sim.tls_device("mover").await;
     let mut dc = dev.downchannel().await.unwrap();
     let endpoint = format!("https://localhost:{}", eu.port());
-    let (status, _) = sim.push("mover", json!({"namespace": "System", "name": "SetEndpoint", "payload": {"endpoint": endpoint}})).await;
+    let (status, _) = sim
+        .push(
+            "mover",
+            json!({"namespace": "System", "name": "SetEndpoint", "payload": {"endpoint": endpoint}}),
+        )
+        .await;
     assert_eq!(status, 202);
     let d = dc.next_part(DEADLINE).await.unwrap().unwrap().json();
     assert_eq!(d["directive"]["payload"]["endpoint"], endpoint);
-    assert_eq!(
-        sim.verdict("mover", "reconnect_after_set_endpoint").await.0,
-        "pending"
-    );
+    assert_eq!(sim.verdict("mover", "reconnect_after_set_endpoint").await.0, "pending");
     let mut moved = avs_sim_tests::device::Device::tls(eu, &sim.handle.ca, "mover")
         .await
         .unwrap();
@@ -566,10 +467,7 @@ async fn set_endpoint_to_another_region_and_reconnect_there() {
             .status,
         204
     );
-    assert_eq!(
-        sim.verdict("mover", "reconnect_after_set_endpoint").await.0,
-        "pass"
-    );
+    assert_eq!(sim.verdict("mover", "reconnect_after_set_endpoint").await.0, "pass");
     assert_eq!(sim.get("/api/devices/mover").await.1["region"], "EU");
     let open = sim
         .await_entry(Some("mover"), |e| {
@@ -597,31 +495,19 @@ async fn software_info_after_report_and_system_1_1() {
     assert_eq!(a.status, 204);
     let mut dc = dev.downchannel().await.unwrap();
     assert_eq!(
-        sim.push(
-            "sw",
-            json!({"namespace": "System", "name": "ReportSoftwareInfo"})
-        )
-        .await
-        .0,
+        sim.push("sw", json!({"namespace": "System", "name": "ReportSoftwareInfo"}))
+            .await
+            .0,
         202
     );
     dc.next_part(DEADLINE).await.unwrap().unwrap();
-    assert_eq!(
-        sim.verdict("sw", "software_info_after_report").await.0,
-        "pending"
-    );
+    assert_eq!(sim.verdict("sw", "software_info_after_report").await.0, "pending");
     let a = dev
-        .event(
-            &event("System", "SoftwareInfo", json!({"firmwareVersion": "42"})),
-            None,
-        )
+        .event(&event("System", "SoftwareInfo", json!({"firmwareVersion": "42"})), None)
         .await
         .unwrap();
     assert_eq!(a.status, 204);
-    assert_eq!(
-        sim.verdict("sw", "software_info_after_report").await.0,
-        "pass"
-    );
+    assert_eq!(sim.verdict("sw", "software_info_after_report").await.0, "pass");
     assert_eq!(
         sim.verdict("sw", "software_info_needs_system_1_1").await.0,
         "fail",

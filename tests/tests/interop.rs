@@ -48,23 +48,14 @@ async fn control(s: &Served, method: &str, path: &str, body: Option<Value>) -> (
         req = req.json(&b);
     }
     let resp = req.send().await.unwrap();
-    (
-        resp.status().as_u16(),
-        resp.json().await.unwrap_or(Value::Null),
-    )
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
 /// Wait until `device`'s downchannel is open (long-polling the journal).
 async fn await_downchannel(s: &Served, device: &str) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let (_, j) = control(
-            s,
-            "GET",
-            &format!("/api/journal?device={device}&wait=1s"),
-            None,
-        )
-        .await;
+        let (_, j) = control(s, "GET", &format!("/api/journal?device={device}&wait=1s"), None).await;
         if j["entries"]
             .as_array()
             .unwrap()
@@ -280,10 +271,7 @@ async fn nghttp_downchannel_event_and_ping() {
     ]))
     .await;
     assert!(out.contains(":status: 204"), "{out}");
-    assert!(
-        out.contains("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):10"),
-        "{out}"
-    );
+    assert!(out.contains("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):10"), "{out}");
     assert!(s.signal("TERM").await.success());
 }
 
@@ -299,15 +287,7 @@ async fn certificate_covers_the_avs_hosts_and_is_reused() {
         "api.amazon.com",
     ] {
         let (code, out, err) = run(Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--http2",
-                "--cacert",
-            ])
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2", "--cacert"])
             .arg(&s.ca)
             .args([
                 "--resolve",
@@ -330,11 +310,7 @@ async fn certificate_covers_the_avs_hosts_and_is_reused() {
     );
     assert!(s.signal("TERM").await.success());
     let s = Served::start_in(&dir, &[], &[]).await;
-    assert_eq!(
-        std::fs::read(&s.ca).unwrap(),
-        ca1,
-        "the CA is reused on a later start"
-    );
+    assert_eq!(std::fs::read(&s.ca).unwrap(), ca1, "the CA is reused on a later start");
     assert!(s.signal("TERM").await.success());
     // `avs-sim certs` on demand, with an extra host.
     let out_dir = avs_sim_tests::temp_dir("certs-cmd");
@@ -363,12 +339,7 @@ async fn config_file_env_and_help() {
         "auth = \"strict\"\n[[devices]]\nid = \"den\"\ntoken = \"den-token\"\n[[regions]]\nname = \"FE\"\nlisten = \"127.0.0.1:0\"\n",
     )
     .unwrap();
-    let s = Served::start_in(
-        &dir,
-        &["--config", "sim.toml"],
-        &[("AVS_SIM_LISTEN_REGION", "EU")],
-    )
-    .await;
+    let s = Served::start_in(&dir, &["--config", "sim.toml"], &[("AVS_SIM_LISTEN_REGION", "EU")]).await;
     assert_eq!(s.regions.len(), 1, "{:?}", s.banner);
     assert_eq!(s.regions[0].0, "FE");
     let ping = |token: &str| {
@@ -387,11 +358,7 @@ async fn config_file_env_and_help() {
         c
     };
     assert_eq!(run(&mut ping("den-token")).await.1, "204");
-    assert_eq!(
-        run(&mut ping("other")).await.1,
-        "403",
-        "strict mode from the file"
-    );
+    assert_eq!(run(&mut ping("other")).await.1, "403", "strict mode from the file");
     let mut dc = Command::new("curl")
         .args([
             "-sN",
@@ -419,12 +386,8 @@ async fn config_file_env_and_help() {
         .args(["serve", "--config", "bad.toml"]))
     .await;
     assert_eq!(code, 2);
-    assert!(
-        err.contains("bad.toml:2:1") && err.contains("bogus"),
-        "{err}"
-    );
-    let (code, out, _) =
-        run(Command::new(avs_sim_tests::binary::path()).args(["serve", "--help"])).await;
+    assert!(err.contains("bad.toml:2:1") && err.contains("bogus"), "{err}");
+    let (code, out, _) = run(Command::new(avs_sim_tests::binary::path()).args(["serve", "--help"])).await;
     assert_eq!(code, 0);
     for flag in [
         "--config",

@@ -62,9 +62,7 @@ async fn refresh_grant_over_http1_keeps_the_device_id() {
     let resp = sim
         .http
         .post(format!("http://{}/auth/O2/token", sim.handle.addrs.plain))
-        .json(
-            &json!({"grant_type": "refresh_token", "refresh_token": "Atzr|abc", "client_id": "c"}),
-        )
+        .json(&json!({"grant_type": "refresh_token", "refresh_token": "Atzr|abc", "client_id": "c"}))
         .send()
         .await
         .unwrap();
@@ -169,18 +167,11 @@ async fn lwa_errors_are_oauth_bodies() {
         (&[("grant_type", "password")], "unsupported_grant_type"),
         (&[("grant_type", "refresh_token")], "invalid_request"),
         (
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", "never-issued"),
-            ],
+            &[("grant_type", "refresh_token"), ("refresh_token", "never-issued")],
             "invalid_grant",
         ),
         (
-            &[
-                ("grant_type", "device_code"),
-                ("device_code", "x"),
-                ("user_code", "y"),
-            ],
+            &[("grant_type", "device_code"), ("device_code", "x"), ("user_code", "y")],
             "invalid_code_pair",
         ),
     ];
@@ -188,11 +179,7 @@ async fn lwa_errors_are_oauth_bodies() {
         let (status, body) = form(&sim, "/auth/o2/token", pairs).await;
         assert_eq!(status, 400, "{pairs:?}");
         assert_eq!(body["error"], error, "{pairs:?}");
-        assert!(
-            body["error_description"]
-                .as_str()
-                .is_some_and(|d| !d.is_empty())
-        );
+        assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()));
     }
     let (status, body) = form(
         &sim,
@@ -205,12 +192,7 @@ async fn lwa_errors_are_oauth_bodies() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("scope_data")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("scope_data"));
     // In strict mode a token minted by the authorization_code grant is accepted, others are not.
     let (_, t) = form(
         &sim,
@@ -234,10 +216,7 @@ async fn lwa_errors_are_oauth_bodies() {
 #[tokio::test]
 async fn capabilities_with_both_auth_forms_and_validation() {
     let sim = TestSim::start(|_| {}).await;
-    let url = format!(
-        "http://{}/v1/devices/@self/capabilities",
-        sim.handle.addrs.plain
-    );
+    let url = format!("http://{}/v1/devices/@self/capabilities", sim.handle.addrs.plain);
     let caps = json!({"envelopeVersion": "20160207", "capabilities": [
         {"type": "AlexaInterface", "interface": "System", "version": "1.1"},
         {"type": "AlexaInterface", "interface": "SpeechRecognizer", "version": "2.1", "configurations": {"wakeWords": []}}]});
@@ -277,10 +256,7 @@ async fn capabilities_with_both_auth_forms_and_validation() {
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("capabilities[0].interface"),
+        body["message"].as_str().unwrap().contains("capabilities[0].interface"),
         "{body}"
     );
     let resp = sim.http.put(&url).json(&caps).send().await.unwrap();
@@ -316,31 +292,21 @@ async fn journal_is_bounded_counts_evictions_and_writes_jsonl() {
     let latest = j["latest"].as_u64().unwrap();
     assert_eq!(j["evicted"].as_u64().unwrap(), latest - 5);
     let (_, j) = sim
-        .get(&format!(
-            "/api/journal?device=j&since={}&limit=2",
-            latest - 4
-        ))
+        .get(&format!("/api/journal?device=j&since={}&limit=2", latest - 4))
         .await;
     assert_eq!(j["entries"].as_array().unwrap().len(), 2);
     drop(dev);
     sim.stop().await;
     // Every entry, evicted or not, is in the file, one JSON document per line.
     let text = std::fs::read_to_string(&file).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(
         lines.len() as u64 >= latest,
         "{} lines, latest id {latest}",
         lines.len()
     );
     assert_eq!(lines[0]["id"], 1);
-    assert!(
-        lines
-            .iter()
-            .any(|e| e["summary"] == "GET /ping" && e["device"] == "j")
-    );
+    assert!(lines.iter().any(|e| e["summary"] == "GET /ping" && e["device"] == "j"));
 }
 
 #[tokio::test]
@@ -350,22 +316,11 @@ async fn journal_wait_holds_until_an_entry_arrives() {
     let url = sim.control(&format!("/api/journal?since={latest}&device=late&wait=10s"));
     let waiter = tokio::spawn({
         let http = sim.http.clone();
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
     });
     let mut dev = sim.h2c_device("late").await;
     let _dc = dev.downchannel().await.unwrap();
-    let got = tokio::time::timeout(DEADLINE, waiter)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = tokio::time::timeout(DEADLINE, waiter).await.unwrap().unwrap();
     assert_eq!(got["entries"][0]["device"], "late");
     let ev = event("System", "SynchronizeState", json!({}));
     assert_eq!(dev.event(&ev, None).await.unwrap().status, 204);
@@ -377,22 +332,14 @@ async fn http1_on_the_avs_paths_explains_that_http2_is_needed() {
     let sim = TestSim::start(|_| {}).await;
     let resp = sim
         .http
-        .get(format!(
-            "http://{}/v20160207/directives",
-            sim.handle.addrs.plain
-        ))
+        .get(format!("http://{}/v20160207/directives", sim.handle.addrs.plain))
         .header("authorization", "Bearer x")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
-    assert!(
-        body["payload"]["description"]
-            .as_str()
-            .unwrap()
-            .contains("HTTP/2")
-    );
+    assert!(body["payload"]["description"].as_str().unwrap().contains("HTTP/2"));
     let resp = sim
         .http
         .get(format!("http://{}/ping", sim.handle.addrs.plain))

@@ -60,28 +60,16 @@ impl Rule {
     /// What the rule asks of the device, for reports.
     pub fn describe(self) -> &'static str {
         match self {
-            Rule::DownchannelBeforeEvents => {
-                "open the downchannel before sending events on a connection"
-            }
-            Rule::SynchronizeStateFirst => {
-                "send System.SynchronizeState first after every downchannel open"
-            }
-            Rule::Activity => {
-                "show activity (GET /ping, a PING frame or a request) within the activity interval"
-            }
-            Rule::SoftwareInfoAfterReport => {
-                "answer System.ReportSoftwareInfo with System.SoftwareInfo in time"
-            }
+            Rule::DownchannelBeforeEvents => "open the downchannel before sending events on a connection",
+            Rule::SynchronizeStateFirst => "send System.SynchronizeState first after every downchannel open",
+            Rule::Activity => "show activity (GET /ping, a PING frame or a request) within the activity interval",
+            Rule::SoftwareInfoAfterReport => "answer System.ReportSoftwareInfo with System.SoftwareInfo in time",
             Rule::ExceptionAfterMalformed => {
                 "answer a malformed directive with ExceptionEncountered UNEXPECTED_INFORMATION_RECEIVED carrying it verbatim"
             }
-            Rule::ReconnectAfterSetEndpoint => {
-                "reconnect to the new endpoint after System.SetEndpoint"
-            }
+            Rule::ReconnectAfterSetEndpoint => "reconnect to the new endpoint after System.SetEndpoint",
             Rule::UniqueMessageIds => "use a unique messageId for every event",
-            Rule::ValidFirmwareVersion => {
-                "send firmwareVersion as a positive signed 32-bit decimal integer"
-            }
+            Rule::ValidFirmwareVersion => "send firmwareVersion as a positive signed 32-bit decimal integer",
             Rule::SoftwareInfoNeedsSystem11 => {
                 "send SoftwareInfo only after declaring System 1.1 (when capabilities were declared)"
             }
@@ -89,10 +77,7 @@ impl Rule {
     }
 
     fn index(self) -> usize {
-        Rule::ALL
-            .iter()
-            .position(|r| *r == self)
-            .expect("every rule is in ALL")
+        Rule::ALL.iter().position(|r| *r == self).expect("every rule is in ALL")
     }
 }
 
@@ -233,7 +218,10 @@ impl Conformance {
                 self.fail(
                     Rule::SynchronizeStateFirst,
                     &[opened, evidence],
-                    format!("first event after the downchannel opened was {}, not System.SynchronizeState", ev.qualified_name),
+                    format!(
+                        "first event after the downchannel opened was {}, not System.SynchronizeState",
+                        ev.qualified_name
+                    ),
                 );
             }
         }
@@ -261,13 +249,7 @@ impl Conformance {
     }
 
     /// A SoftwareInfo event: `valid` firmware, and whether System 1.1 was declared.
-    pub fn software_info(
-        &mut self,
-        firmware: &str,
-        valid: bool,
-        system_1_1: Option<bool>,
-        evidence: u64,
-    ) {
+    pub fn software_info(&mut self, firmware: &str, valid: bool, system_1_1: Option<bool>, evidence: u64) {
         if valid {
             self.pass(Rule::ValidFirmwareVersion, evidence);
         } else {
@@ -422,11 +404,7 @@ mod tests {
     use super::*;
 
     fn verdict(c: &mut Conformance, rule: Rule) -> Verdict {
-        c.report()
-            .into_iter()
-            .find(|r| r.rule == rule.name())
-            .unwrap()
-            .verdict
+        c.report().into_iter().find(|r| r.rule == rule.name()).unwrap().verdict
     }
 
     fn ev<'a>(name: &'a str, id: &'a str, dc: bool) -> EventFacts<'a> {
@@ -447,10 +425,7 @@ mod tests {
         c.event(&ev("System.UserInactivityReport", "b", true), 4);
         assert_eq!(verdict(&mut c, Rule::SynchronizeStateFirst), Verdict::Fail);
         let report = c.report();
-        let r = report
-            .iter()
-            .find(|r| r.rule == "synchronize_state_first")
-            .unwrap();
+        let r = report.iter().find(|r| r.rule == "synchronize_state_first").unwrap();
         assert_eq!(r.evidence, vec![3, 4]);
     }
 
@@ -468,31 +443,19 @@ mod tests {
     fn event_without_downchannel_fails() {
         let mut c = Conformance::default();
         c.event(&ev("A.B", "x", false), 1);
-        assert_eq!(
-            verdict(&mut c, Rule::DownchannelBeforeEvents),
-            Verdict::Fail
-        );
+        assert_eq!(verdict(&mut c, Rule::DownchannelBeforeEvents), Verdict::Fail);
     }
 
     #[tokio::test(start_paused = true)]
     async fn software_info_deadline() {
         let mut c = Conformance::default();
         c.report_software_info_sent(1, Duration::from_secs(5));
-        assert_eq!(
-            verdict(&mut c, Rule::SoftwareInfoAfterReport),
-            Verdict::Pending
-        );
+        assert_eq!(verdict(&mut c, Rule::SoftwareInfoAfterReport), Verdict::Pending);
         c.software_info("123", true, None, 2);
-        assert_eq!(
-            verdict(&mut c, Rule::SoftwareInfoAfterReport),
-            Verdict::Pass
-        );
+        assert_eq!(verdict(&mut c, Rule::SoftwareInfoAfterReport), Verdict::Pass);
         c.report_software_info_sent(3, Duration::from_secs(5));
         tokio::time::advance(Duration::from_secs(6)).await;
-        assert_eq!(
-            verdict(&mut c, Rule::SoftwareInfoAfterReport),
-            Verdict::Fail
-        );
+        assert_eq!(verdict(&mut c, Rule::SoftwareInfoAfterReport), Verdict::Fail);
     }
 
     #[test]
@@ -500,16 +463,10 @@ mod tests {
         let mut c = Conformance::default();
         c.malformed_sent("{bad", 1, Duration::from_secs(5));
         c.exception("{bad", "UNEXPECTED_INFORMATION_RECEIVED", 2);
-        assert_eq!(
-            verdict(&mut c, Rule::ExceptionAfterMalformed),
-            Verdict::Pass
-        );
+        assert_eq!(verdict(&mut c, Rule::ExceptionAfterMalformed), Verdict::Pass);
         c.malformed_sent("{bad", 3, Duration::from_secs(5));
         c.exception("{other", "UNEXPECTED_INFORMATION_RECEIVED", 4);
-        assert_eq!(
-            verdict(&mut c, Rule::ExceptionAfterMalformed),
-            Verdict::Fail
-        );
+        assert_eq!(verdict(&mut c, Rule::ExceptionAfterMalformed), Verdict::Fail);
     }
 
     #[test]
@@ -521,26 +478,17 @@ mod tests {
         };
         c.set_endpoint_sent(target.clone(), 1, Duration::from_secs(5));
         c.downchannel_opened(2, 9444);
-        assert_eq!(
-            verdict(&mut c, Rule::ReconnectAfterSetEndpoint),
-            Verdict::Pass
-        );
+        assert_eq!(verdict(&mut c, Rule::ReconnectAfterSetEndpoint), Verdict::Pass);
         c.set_endpoint_sent(target, 3, Duration::from_secs(5));
         c.downchannel_opened(4, 8443);
-        assert_eq!(
-            verdict(&mut c, Rule::ReconnectAfterSetEndpoint),
-            Verdict::Fail
-        );
+        assert_eq!(verdict(&mut c, Rule::ReconnectAfterSetEndpoint), Verdict::Fail);
     }
 
     #[test]
     fn system_1_1_is_needed_when_declared() {
         let mut c = Conformance::default();
         c.software_info("12", true, Some(false), 1);
-        assert_eq!(
-            verdict(&mut c, Rule::SoftwareInfoNeedsSystem11),
-            Verdict::Fail
-        );
+        assert_eq!(verdict(&mut c, Rule::SoftwareInfoNeedsSystem11), Verdict::Fail);
         assert_eq!(verdict(&mut c, Rule::ValidFirmwareVersion), Verdict::Pass);
         c.software_info("0", false, None, 2);
         assert_eq!(verdict(&mut c, Rule::ValidFirmwareVersion), Verdict::Fail);

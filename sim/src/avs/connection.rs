@@ -38,11 +38,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(
-        listener: ListenerInfo,
-        peer: SocketAddr,
-        protocol: &'static str,
-    ) -> Arc<Connection> {
+    pub fn new(listener: ListenerInfo, peer: SocketAddr, protocol: &'static str) -> Arc<Connection> {
         Arc::new(Connection {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             listener,
@@ -132,12 +128,23 @@ mod tests {
         let mut config = Config::default();
         config.conformance.activity_interval = Duration::from_secs(300);
         let state = State::new(config, Arc::new(Journal::new(100)));
-        let info = ListenerInfo { name: "avs".into(), region: "NA".into(), addr: "127.0.0.1:1".parse().unwrap(), tls: true };
+        let info = ListenerInfo {
+            name: "avs".into(),
+            region: "NA".into(),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            tls: true,
+        };
         let conn = Connection::new(info, "127.0.0.1:2".parse().unwrap(), "h2");
         let device = state.devices.get_or_create(&Arc::from("quiet"));
         conn.bind_device(&device);
         let _rx = device.open_downchannel(&conn, 4);
-        let verdict = |d: &Device| d.conformance(300_000).into_iter().find(|r| r.rule == "activity").unwrap().verdict;
+        let verdict = |d: &Device| {
+            d.conformance(300_000)
+                .into_iter()
+                .find(|r| r.rule == "activity")
+                .unwrap()
+                .verdict
+        };
         tokio::time::advance(Duration::from_secs(240)).await;
         conn.touch(&state, 1);
         assert_eq!(verdict(&device), Verdict::Pass);

@@ -125,10 +125,7 @@ impl Device {
             let mut s = self.lock();
             s.region = Some(conn.listener.region.clone());
             s.connected_at = Some(crate::clock::wall_rfc3339());
-            s.downchannel.replace(DownchannelLink {
-                conn: conn.clone(),
-                tx,
-            })
+            s.downchannel.replace(DownchannelLink { conn: conn.clone(), tx })
         };
         // Dropping the old sender ends the old downchannel stream.
         if let Some(old) = old.filter(|o| o.conn.id != conn.id) {
@@ -151,19 +148,14 @@ impl Device {
         let link = s.downchannel.as_ref().filter(|d| !d.tx.is_closed());
         let link = link.ok_or_else(|| PushError::NoDownchannel(self.id.to_string()))?;
         link.tx.try_send(push).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                PushError::QueueFull(self.id.to_string(), link.tx.max_capacity())
-            }
+            mpsc::error::TrySendError::Full(_) => PushError::QueueFull(self.id.to_string(), link.tx.max_capacity()),
             mpsc::error::TrySendError::Closed(_) => PushError::NoDownchannel(self.id.to_string()),
         })
     }
 
     /// Whether the device has an open downchannel.
     pub fn connected(&self) -> bool {
-        self.lock()
-            .downchannel
-            .as_ref()
-            .is_some_and(|d| !d.tx.is_closed())
+        self.lock().downchannel.as_ref().is_some_and(|d| !d.tx.is_closed())
     }
 
     /// Record an activity gap (from the connection's activity clock).
@@ -258,11 +250,7 @@ impl Devices {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Device>> {
-        self.map
-            .lock()
-            .expect("devices lock poisoned")
-            .get(id)
-            .cloned()
+        self.map.lock().expect("devices lock poisoned").get(id).cloned()
     }
 
     /// Every device, sorted by id.

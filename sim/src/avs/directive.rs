@@ -6,12 +6,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 /// A directive JSON document with a fresh messageId.
-pub fn build(
-    namespace: &str,
-    name: &str,
-    payload: Value,
-    dialog_request_id: Option<&str>,
-) -> Value {
+pub fn build(namespace: &str, name: &str, payload: Value, dialog_request_id: Option<&str>) -> Value {
     let mut header = json!({
         "namespace": namespace,
         "name": name,
@@ -110,10 +105,7 @@ mod tests {
             p.message_id.as_deref()
         );
 
-        let p = from_request(
-            &json!({"directive":{"header":{"namespace":"A","name":"B"},"payload":{"x":1}}}),
-        )
-        .unwrap();
+        let p = from_request(&json!({"directive":{"header":{"namespace":"A","name":"B"},"payload":{"x":1}}})).unwrap();
         assert_eq!(p.name, "A.B");
         assert!(p.message_id.is_some());
 

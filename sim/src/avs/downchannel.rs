@@ -34,10 +34,7 @@ pub async fn serve(
     let device = match crate::avs::auth::device(&state, req.headers()) {
         Ok(d) => d,
         Err(e) => {
-            conn.journal(
-                &state,
-                error_record(&e.to_json(), e.status(), stream_id, None),
-            );
+            conn.journal(&state, error_record(&e.to_json(), e.status(), stream_id, None));
             let _ = respond::error(&mut respond, &e);
             return;
         }
@@ -50,10 +47,7 @@ pub async fn serve(
         return;
     };
     let mut rx = device.open_downchannel(&conn, state.devices.queue);
-    if send
-        .send_data(related::downchannel_start(&boundary), false)
-        .is_err()
-    {
+    if send.send_data(related::downchannel_start(&boundary), false).is_err() {
         device.downchannel_closed(conn.id);
         return;
     }
@@ -95,12 +89,7 @@ pub async fn serve(
     device.downchannel_closed(conn.id);
     conn.journal(
         &state,
-        Record::new(
-            Face::Avs,
-            Kind::ConnectionClose,
-            format!("downchannel closed: {end}"),
-        )
-        .stream(stream_id),
+        Record::new(Face::Avs, Kind::ConnectionClose, format!("downchannel closed: {end}")).stream(stream_id),
     );
 }
 
@@ -115,8 +104,8 @@ fn write(
 ) -> Result<(), h2::Error> {
     let part = related::json_part(boundary, &push.body, related::Next::More);
     send.send_data(part, false)?;
-    let body: Value = serde_json::from_slice(&push.body)
-        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&push.body) }));
+    let body: Value =
+        serde_json::from_slice(&push.body).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&push.body) }));
     let id = conn.journal(
         state,
         Record::new(Face::Avs, Kind::Directive, push.name.clone())
@@ -133,11 +122,8 @@ fn note_for_conformance(state: &State, device: &Device, push: &Push, evidence: u
     let c = &state.config.conformance;
     let mut s = device.lock();
     if !push.well_formed {
-        s.conformance.malformed_sent(
-            &String::from_utf8_lossy(&push.body),
-            evidence,
-            c.exception_deadline,
-        );
+        s.conformance
+            .malformed_sent(&String::from_utf8_lossy(&push.body), evidence, c.exception_deadline);
         return;
     }
     match push.name.as_str() {
@@ -155,8 +141,7 @@ fn note_for_conformance(state: &State, device: &Device, push: &Push, evidence: u
                 port: endpoint_port(&url),
                 url,
             };
-            s.conformance
-                .set_endpoint_sent(target, evidence, c.reconnect_deadline);
+            s.conformance.set_endpoint_sent(target, evidence, c.reconnect_deadline);
         }
         _ => {}
     }
@@ -172,28 +157,15 @@ pub fn endpoint_port(url: &str) -> Option<u16> {
     match port.and_then(|p| p.parse().ok()) {
         Some(p) => Some(p),
         None if authority.is_empty() => None,
-        None => Some(if scheme.eq_ignore_ascii_case("http") {
-            80
-        } else {
-            443
-        }),
+        None => Some(if scheme.eq_ignore_ascii_case("http") { 80 } else { 443 }),
     }
 }
 
-pub(crate) fn error_record(
-    body: &Value,
-    status: StatusCode,
-    stream: u32,
-    device: Option<&str>,
-) -> Record {
+pub(crate) fn error_record(body: &Value, status: StatusCode, stream: u32, device: Option<&str>) -> Record {
     Record::new(
         Face::Avs,
         Kind::Response,
-        format!(
-            "{} {}",
-            status.as_u16(),
-            body["payload"]["code"].as_str().unwrap_or("")
-        ),
+        format!("{} {}", status.as_u16(), body["payload"]["code"].as_str().unwrap_or("")),
     )
     .maybe_device(device)
     .stream(stream)

@@ -143,9 +143,7 @@ impl EventReader {
             .finish()
             .map_err(|e| AvsError::InvalidRequest(format!("malformed multipart body: {e}")))?;
         if !self.metadata_seen {
-            return Err(AvsError::InvalidRequest(
-                "event body has no JSON metadata part".into(),
-            ));
+            return Err(AvsError::InvalidRequest("event body has no JSON metadata part".into()));
         }
         Ok(std::mem::take(&mut self.attachments))
     }
@@ -167,9 +165,8 @@ pub struct EventMessage {
 impl EventMessage {
     /// Parse and check the metadata JSON; errors name the problem.
     pub fn from_json(bytes: &[u8]) -> Result<EventMessage, AvsError> {
-        let raw: Value = serde_json::from_slice(bytes).map_err(|e| {
-            AvsError::InvalidRequest(format!("metadata part is not valid JSON: {e}"))
-        })?;
+        let raw: Value = serde_json::from_slice(bytes)
+            .map_err(|e| AvsError::InvalidRequest(format!("metadata part is not valid JSON: {e}")))?;
         let event = raw
             .get("event")
             .filter(|e| e.is_object())
@@ -204,9 +201,7 @@ impl EventMessage {
             None | Some(Value::Null) => Value::Object(Default::default()), // the SDK omits an empty payload
             Some(p @ Value::Object(_)) => p.clone(),
             Some(_) => {
-                return Err(AvsError::InvalidRequest(
-                    "event.payload must be an object".into(),
-                ));
+                return Err(AvsError::InvalidRequest("event.payload must be an object".into()));
             }
         };
         let context = match raw.get("context") {
@@ -250,8 +245,7 @@ pub fn read_all(
         }
     }
     let attachments = reader.finish()?;
-    let metadata = metadata
-        .ok_or_else(|| AvsError::InvalidRequest("event body has no JSON metadata part".into()))?;
+    let metadata = metadata.ok_or_else(|| AvsError::InvalidRequest("event body has no JSON metadata part".into()))?;
     Ok((EventMessage::from_json(&metadata)?, attachments))
 }
 
@@ -276,25 +270,15 @@ mod tests {
 
     #[test]
     fn missing_fields_are_named() {
-        let err =
-            EventMessage::from_json(br#"{"event":{"header":{"namespace":"System","name":"X"}}}"#)
-                .unwrap_err();
+        let err = EventMessage::from_json(br#"{"event":{"header":{"namespace":"System","name":"X"}}}"#).unwrap_err();
         assert_eq!(
             err,
-            AvsError::InvalidRequest(
-                "event.header.messageId is missing from the event metadata".into()
-            )
+            AvsError::InvalidRequest("event.header.messageId is missing from the event metadata".into())
         );
         let err = EventMessage::from_json(b"{nope").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("metadata part is not valid JSON"),
-            "{err}"
-        );
-        let ok = EventMessage::from_json(
-            br#"{"event":{"header":{"namespace":"A","name":"B","messageId":""}}}"#,
-        )
-        .unwrap();
+        assert!(err.to_string().starts_with("metadata part is not valid JSON"), "{err}");
+        let ok =
+            EventMessage::from_json(br#"{"event":{"header":{"namespace":"A","name":"B","messageId":""}}}"#).unwrap();
         assert_eq!(ok.payload, serde_json::json!({}));
     }
 

@@ -78,19 +78,9 @@ pub async fn serve(
     let boundary = match boundary_of(content_type) {
         Ok(b) => b,
         Err(e) => {
-            let id = ctx.request_record(
-                json!({"content_type": content_type}),
-                "POST /v20160207/events",
-            );
+            let id = ctx.request_record(json!({"content_type": content_type}), "POST /v20160207/events");
             ctx.conn.touch(&ctx.state, id);
-            reject(
-                &ctx.state,
-                &ctx.conn,
-                &mut respond,
-                &e,
-                stream,
-                Some(&ctx.device.id),
-            );
+            reject(&ctx.state, &ctx.conn, &mut respond, &e, stream, Some(&ctx.device.id));
             drain(body).await;
             return;
         }
@@ -110,12 +100,7 @@ fn boundary_of(content_type: &str) -> Result<String, AvsError> {
     multipart::boundary(content_type).map_err(|e| AvsError::InvalidRequest(e.to_string()))
 }
 
-async fn read_and_answer(
-    ctx: &Ctx,
-    mut body: RecvStream,
-    boundary: &str,
-    respond: &mut SendResponse<Bytes>,
-) {
+async fn read_and_answer(ctx: &Ctx, mut body: RecvStream, boundary: &str, respond: &mut SendResponse<Bytes>) {
     let cfg = &ctx.state.config.avs;
     let mut reader = EventReader::new(boundary, cfg.max_json_bytes, cfg.max_event_bytes);
     let mut answer = Answer::Undecided;
@@ -147,11 +132,7 @@ async fn read_and_answer(
     match reader.finish() {
         Ok(attachments) => {
             for a in &attachments {
-                let summary = format!(
-                    "attachment {} ({} bytes)",
-                    a.name.as_deref().unwrap_or("?"),
-                    a.bytes
-                );
+                let summary = format!("attachment {} ({} bytes)", a.name.as_deref().unwrap_or("?"), a.bytes);
                 ctx.record(Record::new(Face::Avs, Kind::Attachment, summary).body(json!(a)));
             }
             ctx.finish(answer, respond);
@@ -191,8 +172,7 @@ impl Ctx {
         };
         let id = self.request_record(body, &summary);
         self.conn.touch(&self.state, id);
-        let outcome =
-            event.and_then(|ev| system::handle(&self.state, &self.device, &self.conn, &ev, id));
+        let outcome = event.and_then(|ev| system::handle(&self.state, &self.device, &self.conn, &ev, id));
         match outcome {
             Ok(Reply::NoContent) => Answer::NoContentAtEnd,
             Ok(Reply::Directives(directives)) => self.stream_directives(respond, directives),
@@ -200,20 +180,13 @@ impl Ctx {
         }
     }
 
-    fn stream_directives(
-        &self,
-        respond: &mut SendResponse<Bytes>,
-        directives: Vec<serde_json::Value>,
-    ) -> Answer {
+    fn stream_directives(&self, respond: &mut SendResponse<Bytes>, directives: Vec<serde_json::Value>) -> Answer {
         let boundary = related::new_boundary();
         let head = respond::head(StatusCode::OK, Some(&related::content_type(&boundary)));
         let Ok(mut send) = respond.send_response(head, false) else {
             return Answer::Done;
         };
-        self.record(
-            Record::new(Face::Avs, Kind::Response, "200 multipart/related")
-                .body(json!({"status": 200})),
-        );
+        self.record(Record::new(Face::Avs, Kind::Response, "200 multipart/related").body(json!({"status": 200})));
         let _ = send.send_data(related::response_start(&boundary), false);
         // The last part's delimiter stays open: whether more follow is known when the body ends.
         let count = directives.len();
@@ -240,26 +213,13 @@ impl Ctx {
     }
 
     /// Answer with an error if nothing was sent yet; else cut the answer short.
-    fn fail(
-        &self,
-        answer: Answer,
-        respond: &mut SendResponse<Bytes>,
-        e: &AvsError,
-        metadata_seen: bool,
-    ) -> Answer {
+    fn fail(&self, answer: Answer, respond: &mut SendResponse<Bytes>, e: &AvsError, metadata_seen: bool) -> Answer {
         if !metadata_seen {
             self.request_record(json!(null), "POST /v20160207/events (unreadable)");
         }
         match answer {
             Answer::Undecided | Answer::NoContentAtEnd => {
-                reject(
-                    &self.state,
-                    &self.conn,
-                    respond,
-                    e,
-                    self.stream,
-                    Some(&self.device.id),
-                );
+                reject(&self.state, &self.conn, respond, e, self.stream, Some(&self.device.id));
             }
             Answer::Streaming { mut send, .. } => {
                 send.send_reset(h2::Reason::CANCEL);
@@ -275,29 +235,16 @@ impl Ctx {
         match answer {
             Answer::NoContentAtEnd => {
                 let _ = respond::empty(respond, StatusCode::NO_CONTENT);
-                self.record(
-                    Record::new(Face::Avs, Kind::Response, "204").body(json!({"status": 204})),
-                );
+                self.record(Record::new(Face::Avs, Kind::Response, "204").body(json!({"status": 204})));
             }
             Answer::Streaming { mut send, .. } => {
                 // Turn the open delimiter into the closing one.
                 let _ = send.send_data(related::last(), true);
-                self.record(Record::new(
-                    Face::Avs,
-                    Kind::Response,
-                    "multipart/related complete",
-                ));
+                self.record(Record::new(Face::Avs, Kind::Response, "multipart/related complete"));
             }
             Answer::Undecided => {
                 let e = AvsError::InvalidRequest("event body has no JSON metadata part".into());
-                reject(
-                    &self.state,
-                    &self.conn,
-                    respond,
-                    &e,
-                    self.stream,
-                    Some(&self.device.id),
-                );
+                reject(&self.state, &self.conn, respond, &e, self.stream, Some(&self.device.id));
             }
             Answer::Done => {}
         }
@@ -312,10 +259,7 @@ fn reject(
     stream: u32,
     device: Option<&str>,
 ) {
-    conn.journal(
-        state,
-        error_record(&e.to_json(), e.status(), stream, device),
-    );
+    conn.journal(state, error_record(&e.to_json(), e.status(), stream, device));
     let _ = respond::error(respond, e);
 }
 

@@ -45,9 +45,7 @@ impl AvsError {
     /// `payload.code`; AVS documents none for 503.
     pub fn code(&self) -> Option<&'static str> {
         match self {
-            AvsError::InvalidRequest(_) | AvsError::NotFound(_) => {
-                Some("INVALID_REQUEST_EXCEPTION")
-            }
+            AvsError::InvalidRequest(_) | AvsError::NotFound(_) => Some("INVALID_REQUEST_EXCEPTION"),
             AvsError::Unauthorized(_) => Some("UNAUTHORIZED_REQUEST_EXCEPTION"),
             AvsError::UnsupportedMediaType(_) => Some("UNSUPPORTED_MEDIA_TYPE"),
             AvsError::Throttling(_) => Some("THROTTLING_EXCEPTION"),
@@ -110,16 +108,8 @@ mod tests {
                 415,
                 Some("UNSUPPORTED_MEDIA_TYPE"),
             ),
-            (
-                AvsError::Throttling("x".into()),
-                429,
-                Some("THROTTLING_EXCEPTION"),
-            ),
-            (
-                AvsError::Internal("x".into()),
-                500,
-                Some("INTERNAL_SERVICE_EXCEPTION"),
-            ),
+            (AvsError::Throttling("x".into()), 429, Some("THROTTLING_EXCEPTION")),
+            (AvsError::Internal("x".into()), 500, Some("INTERNAL_SERVICE_EXCEPTION")),
             (AvsError::Unavailable("x".into()), 503, None),
         ];
         for (err, status, code) in cases {

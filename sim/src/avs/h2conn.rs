@@ -24,10 +24,9 @@ struct PingWatch {
 
 impl FrameObserver for PingWatch {
     fn ping(&self) {
-        let id = self.conn.journal(
-            &self.state,
-            Record::new(Face::Avs, Kind::PingFrame, "PING frame"),
-        );
+        let id = self
+            .conn
+            .journal(&self.state, Record::new(Face::Avs, Kind::PingFrame, "PING frame"));
         self.conn.touch(&self.state, id);
     }
 }
@@ -92,10 +91,7 @@ where
     };
     // Wake stream tasks still waiting on this connection.
     conn.closing.cancel();
-    conn.journal(
-        &state,
-        Record::new(Face::Server, Kind::ConnectionClose, close_note),
-    );
+    conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, close_note));
 }
 
 async fn sleep_until(deadline: Option<crate::clock::Instant>) {
@@ -115,12 +111,8 @@ async fn route(
 ) {
     let method = req.method().clone();
     match (method, req.uri().path()) {
-        (http::Method::GET, "/v20160207/directives") => {
-            crate::avs::downchannel::serve(state, conn, req, respond).await
-        }
-        (http::Method::POST, "/v20160207/events") => {
-            crate::avs::events::serve(state, conn, req, respond).await
-        }
+        (http::Method::GET, "/v20160207/directives") => crate::avs::downchannel::serve(state, conn, req, respond).await,
+        (http::Method::POST, "/v20160207/events") => crate::avs::events::serve(state, conn, req, respond).await,
         _ => crate::bridge::serve_h2(router, conn, req, respond).await,
     }
 }

@@ -154,11 +154,7 @@ impl Parser {
 
     fn after_delimiter(&mut self, out: &mut Vec<Event>) -> Result<bool, MultipartError> {
         // Transport padding (spaces, tabs) may follow a delimiter (RFC 2046).
-        let pad = self
-            .buf
-            .iter()
-            .take_while(|b| **b == b' ' || **b == b'\t')
-            .count();
+        let pad = self.buf.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
         if self.buf.len() < pad + 2 {
             return Ok(false);
         }
@@ -267,14 +263,7 @@ fn parse_part_headers(block: &[u8]) -> Result<PartHeaders, MultipartError> {
                 headers.filename = param(value, "filename");
             }
             "content-type" => headers.content_type = Some(value.to_string()),
-            "content-id" => {
-                headers.content_id = Some(
-                    value
-                        .trim_start_matches('<')
-                        .trim_end_matches('>')
-                        .to_string(),
-                )
-            }
+            "content-id" => headers.content_id = Some(value.trim_start_matches('<').trim_end_matches('>').to_string()),
             _ => {}
         }
     }
@@ -294,10 +283,7 @@ pub fn param(value: &str, key: &str) -> Option<String> {
             return None;
         }
         let v = v.trim();
-        let v = v
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(v);
+        let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
         Some(v.to_string())
     })
 }
@@ -358,8 +344,7 @@ pub mod related {
 
     /// A binary attachment part, referenced from a directive as `cid:<id>`.
     pub fn attachment_part(boundary: &str, content_id: &str, data: &[u8], next: Next) -> Bytes {
-        let headers =
-            format!("Content-Type: application/octet-stream\r\nContent-ID: <{content_id}>\r\n");
+        let headers = format!("Content-Type: application/octet-stream\r\nContent-ID: <{content_id}>\r\n");
         part(boundary, &headers, data, next)
     }
 
@@ -401,7 +386,9 @@ pub mod form {
         out.put_slice(metadata);
         if let Some(audio) = audio {
             out.put_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-            out.put_slice(b"Content-Disposition: form-data; name=\"audio\"\r\nContent-Type: application/octet-stream\r\n\r\n");
+            out.put_slice(
+                b"Content-Disposition: form-data; name=\"audio\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            );
             out.put_slice(audio);
         }
         out.put_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
@@ -415,10 +402,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// Parse a whole body fed in the given chunks; returns (headers, data) per part.
-    fn parse_chunks(
-        boundary: &str,
-        chunks: &[&[u8]],
-    ) -> Result<Vec<(PartHeaders, Vec<u8>)>, MultipartError> {
+    fn parse_chunks(boundary: &str, chunks: &[&[u8]]) -> Result<Vec<(PartHeaders, Vec<u8>)>, MultipartError> {
         let mut parser = Parser::new(boundary);
         let mut events = Vec::new();
         for c in chunks {
@@ -429,11 +413,7 @@ mod tests {
         for e in events {
             match e {
                 Event::PartBegin(h) => parts.push((h, Vec::new())),
-                Event::Data(d) => parts
-                    .last_mut()
-                    .expect("data inside a part")
-                    .1
-                    .extend_from_slice(&d),
+                Event::Data(d) => parts.last_mut().expect("data inside a part").1.extend_from_slice(&d),
                 Event::PartEnd | Event::End => {}
             }
         }
@@ -442,11 +422,7 @@ mod tests {
 
     #[test]
     fn sdk_body_with_leading_crlf_and_odd_boundary() {
-        let body = form::event_body(
-            "WhooHooZeerOoonie!",
-            br#"{"event":{}}"#,
-            Some(b"\x00\x01audio"),
-        );
+        let body = form::event_body("WhooHooZeerOoonie!", br#"{"event":{}}"#, Some(b"\x00\x01audio"));
         let parts = parse_chunks("WhooHooZeerOoonie!", &[&body]).unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].0.name.as_deref(), Some("metadata"));
@@ -483,18 +459,9 @@ mod tests {
 
     #[test]
     fn boundary_parameter_parsing() {
-        assert_eq!(
-            boundary("multipart/form-data; boundary=abc").unwrap(),
-            "abc"
-        );
-        assert_eq!(
-            boundary("multipart/form-data; boundary=\"a b\"; x=y").unwrap(),
-            "a b"
-        );
-        assert_eq!(
-            boundary("multipart/form-data"),
-            Err(MultipartError::NoBoundary)
-        );
+        assert_eq!(boundary("multipart/form-data; boundary=abc").unwrap(), "abc");
+        assert_eq!(boundary("multipart/form-data; boundary=\"a b\"; x=y").unwrap(), "a b");
+        assert_eq!(boundary("multipart/form-data"), Err(MultipartError::NoBoundary));
         assert_eq!(
             related::content_type("B"),
             "multipart/related; boundary=B; type=application/json"

@@ -7,10 +7,9 @@ use http::{Response, StatusCode};
 
 /// A response head with the headers AVS puts on every answer.
 pub fn head(status: StatusCode, content_type: Option<&str>) -> Response<()> {
-    let mut builder = Response::builder().status(status).header(
-        "x-amzn-requestid",
-        uuid::Uuid::new_v4().simple().to_string(),
-    );
+    let mut builder = Response::builder()
+        .status(status)
+        .header("x-amzn-requestid", uuid::Uuid::new_v4().simple().to_string());
     if let Some(ct) = content_type {
         builder = builder.header(http::header::CONTENT_TYPE, ct);
     }

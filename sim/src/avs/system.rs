@@ -31,10 +31,7 @@ pub fn firmware_version_valid(v: &str, strict: bool) -> bool {
         return false;
     }
     matches!(v.parse::<i32>(), Ok(n) if n > 0)
-        || (!strict
-            && v.trim_start_matches('0')
-                .parse::<i32>()
-                .is_ok_and(|n| n > 0))
+        || (!strict && v.trim_start_matches('0').parse::<i32>().is_ok_and(|n| n > 0))
 }
 
 /// Apply the rules to one event; the journal id `evidence` is the event's request entry.
@@ -71,20 +68,11 @@ pub fn handle(
 }
 
 fn synchronize_state(device: &Device, ev: &EventMessage) -> Result<Reply, AvsError> {
-    device.lock().last_state = Some(
-        ev.context
-            .clone()
-            .unwrap_or_else(|| Value::Array(Vec::new())),
-    );
+    device.lock().last_state = Some(ev.context.clone().unwrap_or_else(|| Value::Array(Vec::new())));
     Ok(Reply::NoContent)
 }
 
-fn software_info(
-    device: &Device,
-    ev: &EventMessage,
-    strict: bool,
-    evidence: u64,
-) -> Result<Reply, AvsError> {
+fn software_info(device: &Device, ev: &EventMessage, strict: bool, evidence: u64) -> Result<Reply, AvsError> {
     let version = match ev.payload.get("firmwareVersion") {
         Some(Value::String(v)) => v.clone(),
         Some(other) => {
@@ -93,16 +81,13 @@ fn software_info(
             )));
         }
         None => {
-            return Err(AvsError::InvalidRequest(
-                "payload.firmwareVersion is missing".into(),
-            ));
+            return Err(AvsError::InvalidRequest("payload.firmwareVersion is missing".into()));
         }
     };
     let valid = firmware_version_valid(&version, strict);
     let mut s = device.lock();
     let system_1_1 = s.declares_system_1_1();
-    s.conformance
-        .software_info(&version, valid, system_1_1, evidence);
+    s.conformance.software_info(&version, valid, system_1_1, evidence);
     if !valid {
         return Err(AvsError::InvalidRequest(format!(
             "payload.firmwareVersion {version:?} is not a positive signed 32-bit integer in decimal (1 to 2147483647)"
@@ -118,26 +103,18 @@ fn user_inactivity(device: &Device, ev: &EventMessage) -> Result<Reply, AvsError
         .get("inactiveTimeInSeconds")
         .and_then(Value::as_u64)
         .ok_or_else(|| {
-            AvsError::InvalidRequest(
-                "payload.inactiveTimeInSeconds must be a non-negative integer".into(),
-            )
+            AvsError::InvalidRequest("payload.inactiveTimeInSeconds must be a non-negative integer".into())
         })?;
     device.lock().inactive_seconds = Some(seconds);
     Ok(Reply::NoContent)
 }
 
-fn exception_encountered(
-    device: &Device,
-    ev: &EventMessage,
-    evidence: u64,
-) -> Result<Reply, AvsError> {
+fn exception_encountered(device: &Device, ev: &EventMessage, evidence: u64) -> Result<Reply, AvsError> {
     let unparsed = ev
         .payload
         .get("unparsedDirective")
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            AvsError::InvalidRequest("payload.unparsedDirective must be a string".into())
-        })?;
+        .ok_or_else(|| AvsError::InvalidRequest("payload.unparsedDirective must be a string".into()))?;
     let error_type = ev
         .payload
         .pointer("/error/type")

@@ -56,9 +56,7 @@ pub fn router(state: Arc<State>) -> Router {
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,
-                Json(
-                    json!({"error": format!("no route for {} {}", req.method(), req.uri().path())}),
-                ),
+                Json(json!({"error": format!("no route for {} {}", req.method(), req.uri().path())})),
             )
         })
         .with_state(state)
@@ -66,23 +64,12 @@ pub fn router(state: Arc<State>) -> Router {
 
 async fn devices(AxState(state): AxState<Arc<State>>) -> Json<Value> {
     Json(json!(
-        state
-            .devices
-            .list()
-            .iter()
-            .map(|d| d.summary())
-            .collect::<Vec<_>>()
+        state.devices.list().iter().map(|d| d.summary()).collect::<Vec<_>>()
     ))
 }
 
-async fn device(
-    AxState(state): AxState<Arc<State>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ControlError> {
-    let device = state
-        .devices
-        .get(&id)
-        .ok_or(ControlError::UnknownDevice(id))?;
+async fn device(AxState(state): AxState<Arc<State>>, Path(id): Path<String>) -> Result<Json<Value>, ControlError> {
+    let device = state.devices.get(&id).ok_or(ControlError::UnknownDevice(id))?;
     Ok(Json(json!(device.summary())))
 }
 
@@ -91,8 +78,8 @@ async fn push_directive(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ControlError> {
-    let request: Value = serde_json::from_slice(&body)
-        .map_err(|e| ControlError::BadRequest(format!("body is not valid JSON: {e}")))?;
+    let request: Value =
+        serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(format!("body is not valid JSON: {e}")))?;
     state.journal.record(
         Record::new(
             Face::Control,
@@ -102,8 +89,7 @@ async fn push_directive(
         .device(&id)
         .body(request.clone()),
     );
-    let push = crate::avs::directive::from_request(&request)
-        .map_err(|e| ControlError::BadRequest(e.to_string()))?;
+    let push = crate::avs::directive::from_request(&request).map_err(|e| ControlError::BadRequest(e.to_string()))?;
     let device = state
         .devices
         .get(&id)
@@ -124,23 +110,13 @@ async fn push_directive(
     ))
 }
 
-async fn conformance(
-    AxState(state): AxState<Arc<State>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ControlError> {
-    let device = state
-        .devices
-        .get(&id)
-        .ok_or(ControlError::UnknownDevice(id.clone()))?;
-    let rules = device.conformance(crate::clock::as_ms(
-        state.config.conformance.activity_interval,
-    ));
+async fn conformance(AxState(state): AxState<Arc<State>>, Path(id): Path<String>) -> Result<Json<Value>, ControlError> {
+    let device = state.devices.get(&id).ok_or(ControlError::UnknownDevice(id.clone()))?;
+    let rules = device.conformance(crate::clock::as_ms(state.config.conformance.activity_interval));
     let passed = rules
         .iter()
         .all(|r| r.verdict != crate::avs::conformance::Verdict::Fail);
-    Ok(Json(
-        json!({ "device": id, "passed": passed, "rules": rules }),
-    ))
+    Ok(Json(json!({ "device": id, "passed": passed, "rules": rules })))
 }
 
 /// `GET /api/journal?device=&face=&since=&limit=&wait=`: `wait` (e.g. "5s")
@@ -153,11 +129,8 @@ async fn journal(
         params
             .get(k)
             .map(|v| {
-                v.parse::<u64>().map_err(|_| {
-                    ControlError::BadRequest(format!(
-                        "{k} must be a non-negative integer, got {v:?}"
-                    ))
-                })
+                v.parse::<u64>()
+                    .map_err(|_| ControlError::BadRequest(format!("{k} must be a non-negative integer, got {v:?}")))
             })
             .transpose()
     };
@@ -179,10 +152,7 @@ async fn journal(
             let wait = crate::duration::parse(w)
                 .map_err(ControlError::BadRequest)?
                 .min(MAX_WAIT);
-            state
-                .journal
-                .wait_for(&query, crate::clock::now() + wait)
-                .await
+            state.journal.wait_for(&query, crate::clock::now() + wait).await
         }
         None => state.journal.query(&query),
     };

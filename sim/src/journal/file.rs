@@ -16,9 +16,7 @@ pub struct FileWriter {
 impl FileWriter {
     /// Open `path` for appending; returns the writer and the sender the
     /// journal feeds.
-    pub async fn open(
-        path: &Path,
-    ) -> std::io::Result<(FileWriter, mpsc::UnboundedSender<Arc<Entry>>)> {
+    pub async fn open(path: &Path) -> std::io::Result<(FileWriter, mpsc::UnboundedSender<Arc<Entry>>)> {
         let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)

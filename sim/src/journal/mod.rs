@@ -145,10 +145,7 @@ impl Query {
     fn matches(&self, e: &Entry) -> bool {
         self.since.is_none_or(|s| e.id > s)
             && self.face.is_none_or(|f| e.face == f)
-            && self
-                .device
-                .as_deref()
-                .is_none_or(|d| e.device.as_deref() == Some(d))
+            && self.device.as_deref().is_none_or(|d| e.device.as_deref() == Some(d))
     }
 }
 
@@ -268,10 +265,7 @@ impl Journal {
             if !found.is_empty() {
                 return found;
             }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
                 return Vec::new();
             }
         }

@@ -58,28 +58,14 @@ fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, O
         .unwrap_or("");
     let looks_json = ct.contains("json") || body.trim_ascii_start().starts_with(b"{");
     if looks_json {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            OAuthError::bad(
-                "invalid_request",
-                format!("request body is not valid JSON: {e}"),
-            )
-        })?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| OAuthError::bad("invalid_request", format!("request body is not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
-            return Err(OAuthError::bad(
-                "invalid_request",
-                "request body must be a JSON object",
-            ));
+            return Err(OAuthError::bad("invalid_request", "request body must be a JSON object"));
         };
         Ok(map
             .into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string()),
-                )
-            })
+            .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
             .collect())
     } else {
         serde_urlencoded_like(body)
@@ -88,8 +74,7 @@ fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, O
 
 /// `application/x-www-form-urlencoded`, decoded with the `url` grammar.
 fn serde_urlencoded_like(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| OAuthError::bad("invalid_request", "form body is not UTF-8"))?;
+    let text = std::str::from_utf8(body).map_err(|_| OAuthError::bad("invalid_request", "form body is not UTF-8"))?;
     let mut out = HashMap::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -106,12 +91,9 @@ fn percent_decode(text: &str) -> Result<String, OAuthError> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = text
-                    .get(i + 1..i + 3)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                let byte = hex.ok_or_else(|| {
-                    OAuthError::bad("invalid_request", format!("bad percent escape in {text:?}"))
-                })?;
+                let hex = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let byte =
+                    hex.ok_or_else(|| OAuthError::bad("invalid_request", format!("bad percent escape in {text:?}")))?;
                 out.push(byte);
                 i += 2;
             }
@@ -119,20 +101,14 @@ fn percent_decode(text: &str) -> Result<String, OAuthError> {
         }
         i += 1;
     }
-    String::from_utf8(out)
-        .map_err(|_| OAuthError::bad("invalid_request", "form value is not UTF-8"))
+    String::from_utf8(out).map_err(|_| OAuthError::bad("invalid_request", "form value is not UTF-8"))
 }
 
 fn required<'a>(p: &'a HashMap<String, String>, key: &str) -> Result<&'a str, OAuthError> {
     p.get(key)
         .map(String::as_str)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            OAuthError::bad(
-                "invalid_request",
-                format!("missing required parameter {key}"),
-            )
-        })
+        .ok_or_else(|| OAuthError::bad("invalid_request", format!("missing required parameter {key}")))
 }
 
 /// The device id a refresh token stands for when the store has never seen
@@ -153,19 +129,14 @@ async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body: By
                 "expires_in": issued.expires_in,
             });
             let mut resp = Json(body).into_response();
-            resp.extensions_mut()
-                .insert(crate::state::DeviceTag(issued.device));
+            resp.extensions_mut().insert(crate::state::DeviceTag(issued.device));
             resp
         }
         Err(e) => e.into_response(),
     }
 }
 
-fn grant(
-    state: &State,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(tokens::Issued, ()), OAuthError> {
+fn grant(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<(tokens::Issued, ()), OAuthError> {
     let p = params(headers, body)?;
     let strict = state.tokens.mode() == crate::config::AuthMode::Strict;
     let issued = match required(&p, "grant_type")? {
@@ -196,10 +167,7 @@ fn grant(
                     ));
                 }
                 Err(CodePairError::Expired) => {
-                    return Err(OAuthError::bad(
-                        "expired_token",
-                        "the code pair has expired",
-                    ));
+                    return Err(OAuthError::bad("expired_token", "the code pair has expired"));
                 }
             }
         }
@@ -213,11 +181,7 @@ fn grant(
     Ok((issued, ()))
 }
 
-async fn codepair(
-    AxState(state): AxState<Arc<State>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn codepair(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body: Bytes) -> Response {
     match make_codepair(&state, &headers, &body) {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
@@ -233,15 +197,9 @@ fn make_codepair(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         ));
     }
     required(&p, "client_id")?;
-    let scope_data: Value = serde_json::from_str(required(&p, "scope_data")?).map_err(|e| {
-        OAuthError::bad(
-            "invalid_request",
-            format!("scope_data is not valid JSON: {e}"),
-        )
-    })?;
-    let product = scope_data
-        .pointer("/alexa:all/productID")
-        .and_then(Value::as_str);
+    let scope_data: Value = serde_json::from_str(required(&p, "scope_data")?)
+        .map_err(|e| OAuthError::bad("invalid_request", format!("scope_data is not valid JSON: {e}")))?;
+    let product = scope_data.pointer("/alexa:all/productID").and_then(Value::as_str);
     let serial = scope_data
         .pointer("/alexa:all/productInstanceAttributes/deviceSerialNumber")
         .and_then(Value::as_str);
@@ -277,8 +235,7 @@ mod tests {
 
     #[test]
     fn form_decoding() {
-        let p = serde_urlencoded_like(b"grant_type=refresh_token&refresh_token=Atzr%7Cabc&x=a+b")
-            .unwrap();
+        let p = serde_urlencoded_like(b"grant_type=refresh_token&refresh_token=Atzr%7Cabc&x=a+b").unwrap();
         assert_eq!(p["refresh_token"], "Atzr|abc");
         assert_eq!(p["x"], "a b");
         assert!(serde_urlencoded_like(b"a=%zz").is_err());

@@ -105,10 +105,7 @@ impl Tokens {
         let store = self.store.lock().expect("token lock poisoned");
         match store.access.get(token) {
             Some(g) if g.revoked => Err(AuthError::Revoked),
-            Some(g)
-                if self.mode == AuthMode::Strict
-                    && g.expires.is_some_and(|e| clock::now() >= e) =>
-            {
+            Some(g) if self.mode == AuthMode::Strict && g.expires.is_some_and(|e| clock::now() >= e) => {
                 Err(AuthError::Expired)
             }
             Some(g) => Ok(g.device.clone()),
@@ -130,14 +127,11 @@ impl Tokens {
     /// Mint an access token for `device`, reusing `refresh_token` or minting one.
     pub fn issue(&self, device: Arc<str>, refresh_token: Option<String>) -> Issued {
         let access_token = format!("Atza|{}", uuid::Uuid::new_v4().simple());
-        let refresh_token =
-            refresh_token.unwrap_or_else(|| format!("Atzr|{}", uuid::Uuid::new_v4().simple()));
+        let refresh_token = refresh_token.unwrap_or_else(|| format!("Atzr|{}", uuid::Uuid::new_v4().simple()));
         let now = clock::now();
         let mut store = self.store.lock().expect("token lock poisoned");
         if store.access.len() >= store.sweep_at {
-            store
-                .access
-                .retain(|_, g| g.expires.is_none_or(|e| e > now));
+            store.access.retain(|_, g| g.expires.is_none_or(|e| e > now));
             store.sweep_at = (store.access.len() * 2).max(1024);
         }
         store.access.insert(
@@ -166,16 +160,9 @@ impl Tokens {
     }
 
     /// The code pair for a device code (removed once redeemed).
-    pub fn take_codepair(
-        &self,
-        device_code: &str,
-        user_code: &str,
-    ) -> Result<CodePair, CodePairError> {
+    pub fn take_codepair(&self, device_code: &str, user_code: &str) -> Result<CodePair, CodePairError> {
         let mut store = self.store.lock().expect("token lock poisoned");
-        let pair = store
-            .codepairs
-            .get(device_code)
-            .ok_or(CodePairError::Unknown)?;
+        let pair = store.codepairs.get(device_code).ok_or(CodePairError::Unknown)?;
         if pair.user_code != user_code {
             return Err(CodePairError::Unknown);
         }
@@ -249,10 +236,7 @@ mod tests {
         let issued = t.issue(t.refresh_owner("rt").unwrap(), Some("rt".into()));
         assert_eq!(&*t.authenticate(&issued.access_token).unwrap(), "kitchen");
         tokio::time::advance(Duration::from_secs(3601)).await;
-        assert_eq!(
-            t.authenticate(&issued.access_token),
-            Err(AuthError::Expired)
-        );
+        assert_eq!(t.authenticate(&issued.access_token), Err(AuthError::Expired));
         assert_eq!(
             &*t.authenticate("tok").unwrap(),
             "kitchen",

@@ -6,8 +6,7 @@
 //! breaks trust because the CA stays the same.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use std::path::{Path, PathBuf};
 
@@ -94,12 +93,8 @@ fn host_list(extra: &[String]) -> Vec<String> {
 fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("no SANs cannot fail");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "avs-sim local CA");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "avs-sim");
+    params.distinguished_name.push(DnType::CommonName, "avs-sim local CA");
+    params.distinguished_name.push(DnType::OrganizationName, "avs-sim");
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -121,31 +116,18 @@ fn make_ca(paths: &CertPaths) -> Result<Issuer<'static, KeyPair>, CertError> {
 }
 
 fn load_ca(paths: &CertPaths) -> Result<Issuer<'static, KeyPair>, CertError> {
-    let key_pem = std::fs::read_to_string(&paths.ca_key)
-        .map_err(|e| CertError::Io(paths.ca_key.clone(), e))?;
-    let cert_pem = std::fs::read_to_string(&paths.ca_cert)
-        .map_err(|e| CertError::Io(paths.ca_cert.clone(), e))?;
-    let key = KeyPair::from_pem(&key_pem)
-        .map_err(|e| CertError::Pem(paths.ca_key.clone(), e.to_string()))?;
-    Issuer::from_ca_cert_pem(&cert_pem, key)
-        .map_err(|e| CertError::Pem(paths.ca_cert.clone(), e.to_string()))
+    let key_pem = std::fs::read_to_string(&paths.ca_key).map_err(|e| CertError::Io(paths.ca_key.clone(), e))?;
+    let cert_pem = std::fs::read_to_string(&paths.ca_cert).map_err(|e| CertError::Io(paths.ca_cert.clone(), e))?;
+    let key = KeyPair::from_pem(&key_pem).map_err(|e| CertError::Pem(paths.ca_key.clone(), e.to_string()))?;
+    Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| CertError::Pem(paths.ca_cert.clone(), e.to_string()))
 }
 
-fn make_leaf(
-    paths: &CertPaths,
-    hosts: &[String],
-    issuer: &Issuer<'_, KeyPair>,
-) -> Result<(), CertError> {
+fn make_leaf(paths: &CertPaths, hosts: &[String], issuer: &Issuer<'_, KeyPair>) -> Result<(), CertError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(hosts.to_vec())?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "avs-sim");
+    params.distinguished_name.push(DnType::CommonName, "avs-sim");
     params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let now = crate::clock::wall();
     params.not_before = now - time::Duration::days(1);
@@ -166,12 +148,10 @@ fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
         .mode(mode)
         .open(path)
         .map_err(|e| CertError::Io(path.into(), e))?;
-    file.write_all(data)
-        .map_err(|e| CertError::Io(path.into(), e))?;
+    file.write_all(data).map_err(|e| CertError::Io(path.into(), e))?;
     // `mode` only applies to new files; make it hold for old ones too.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| CertError::Io(path.into(), e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| CertError::Io(path.into(), e))
 }
 
 #[cfg(test)]
@@ -185,30 +165,14 @@ mod tests {
         let ca1 = std::fs::read(&paths.ca_cert).unwrap();
         let leaf1 = std::fs::read(&paths.server_cert).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&paths.ca_key)
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = std::fs::metadata(&paths.ca_key).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         ensure_certs(&dir, &[]).unwrap();
         assert_eq!(std::fs::read(&paths.ca_cert).unwrap(), ca1, "CA reused");
-        assert_eq!(
-            std::fs::read(&paths.server_cert).unwrap(),
-            leaf1,
-            "leaf reused"
-        );
+        assert_eq!(std::fs::read(&paths.server_cert).unwrap(), leaf1, "leaf reused");
         ensure_certs(&dir, &["device.test".into()]).unwrap();
-        assert_eq!(
-            std::fs::read(&paths.ca_cert).unwrap(),
-            ca1,
-            "CA kept when hosts change"
-        );
-        assert_ne!(
-            std::fs::read(&paths.server_cert).unwrap(),
-            leaf1,
-            "leaf re-issued"
-        );
+        assert_eq!(std::fs::read(&paths.ca_cert).unwrap(), ca1, "CA kept when hosts change");
+        assert_ne!(std::fs::read(&paths.server_cert).unwrap(), leaf1, "leaf re-issued");
         assert!(crate::tls::server_config(&paths).is_ok());
         std::fs::remove_dir_all(dir).unwrap();
     }
