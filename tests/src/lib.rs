@@ -55,6 +55,14 @@ impl TestSim {
             .expect("TLS device connects")
     }
 
+    /// A TLS device with its downchannel open (status 200 checked).
+    pub async fn connected(&self, token: &str) -> (device::Device, device::Downchannel) {
+        let mut dev = self.tls_device(token).await;
+        let dc = dev.downchannel().await.expect("downchannel opens");
+        assert_eq!(dc.status, 200, "downchannel of {token}");
+        (dev, dc)
+    }
+
     /// A device client over h2c prior knowledge.
     pub async fn h2c_device(&self, token: &str) -> device::Device {
         device::Device::h2c(self.handle.addrs.plain, token)
@@ -73,6 +81,15 @@ impl TestSim {
             .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Push a System directive with an empty payload; it must be accepted (202).
+    pub async fn push_system(&self, device: &str, name: &str) -> Value {
+        let (status, body) = self
+            .push(device, serde_json::json!({"namespace": "System", "name": name}))
+            .await;
+        assert_eq!(status, 202, "push {name} to {device}: {body}");
+        body
     }
 
     /// `GET` a control path as JSON.

@@ -87,8 +87,7 @@ async fn push_errors_unknown_device_no_downchannel_bad_json() {
 #[tokio::test]
 async fn synchronize_state_is_stored_and_answered_204() {
     let sim = TestSim::start(|_| {}).await;
-    let mut dev = sim.tls_device("d1").await;
-    let _dc = dev.downchannel().await.unwrap();
+    let (mut dev, _dc) = sim.connected("d1").await;
     let mut ev = event("System", "SynchronizeState", json!({}));
     ev["context"] =
         json!([{"header": {"namespace": "Speaker", "name": "VolumeState"}, "payload": {"volume": 30, "muted": false}}]);
@@ -108,8 +107,7 @@ async fn synchronize_state_is_stored_and_answered_204() {
 #[tokio::test]
 async fn firmware_versions_from_the_seed_and_the_issue() {
     let sim = TestSim::start(|_| {}).await;
-    let mut dev = sim.tls_device("fw").await;
-    let _dc = dev.downchannel().await.unwrap();
+    let (mut dev, _dc) = sim.connected("fw").await;
     for valid in ["123", "8701", "20170207", "2147483647"] {
         let a = dev
             .event(
@@ -158,8 +156,7 @@ async fn firmware_versions_from_the_seed_and_the_issue() {
 #[tokio::test]
 async fn malformed_event_gets_400_and_the_downchannel_lives_on() {
     let sim = TestSim::start(|_| {}).await;
-    let mut dev = sim.tls_device("m").await;
-    let mut dc = dev.downchannel().await.unwrap();
+    let (mut dev, mut dc) = sim.connected("m").await;
     let bad_bodies: Vec<(&str, Bytes)> = vec![
         (
             "multipart/form-data; boundary=b",
@@ -209,12 +206,7 @@ async fn malformed_event_gets_400_and_the_downchannel_lives_on() {
             .contains("event.header.messageId")
     );
     // Same connection: the downchannel still delivers.
-    assert_eq!(
-        sim.push("m", json!({"namespace": "System", "name": "ResetUserInactivity"}))
-            .await
-            .0,
-        202
-    );
+    sim.push_system("m", "ResetUserInactivity").await;
     assert!(dc.next_part(DEADLINE).await.unwrap().is_some());
     sim.stop().await;
 }
@@ -244,8 +236,7 @@ async fn missing_or_unknown_token_gets_403_everywhere() {
         assert_eq!(a.status, 403);
         assert_eq!(a.json()["payload"]["code"], "UNAUTHORIZED_REQUEST_EXCEPTION");
     }
-    let mut dev = sim.tls_device("good").await;
-    let dc = dev.downchannel().await.unwrap();
+    let (_dev, dc) = sim.connected("good").await;
     assert_eq!(dc.status, 200);
     let (_, d) = sim.get("/api/devices/known").await;
     assert_eq!(d["connected"], true);
@@ -268,8 +259,7 @@ async fn ping_paths_and_ping_frames() {
 #[tokio::test]
 async fn recognize_is_answered_while_audio_still_streams() {
     let sim = TestSim::start(|_| {}).await;
-    let mut dev = sim.tls_device("r").await;
-    let _dc = dev.downchannel().await.unwrap();
+    let (mut dev, _dc) = sim.connected("r").await;
     let mut ev = event(
         "SpeechRecognizer",
         "Recognize",
@@ -348,8 +338,7 @@ async fn event_body_limit_is_enforced_without_buffering() {
 #[tokio::test]
 async fn user_inactivity_and_exceptions_are_recorded() {
     let sim = TestSim::start(|_| {}).await;
-    let mut dev = sim.tls_device("u").await;
-    let mut dc = dev.downchannel().await.unwrap();
+    let (mut dev, mut dc) = sim.connected("u").await;
     let a = dev
         .event(
             &event("System", "UserInactivityReport", json!({"inactiveTimeInSeconds": 3600})),
@@ -402,12 +391,7 @@ async fn a_new_connection_of_the_same_device_sends_the_old_one_goaway() {
         .ok();
     sim.await_entry(Some("twice"), |e| e["kind"] == "goaway").await;
     // Directives now go to the new connection.
-    assert_eq!(
-        sim.push("twice", json!({"namespace": "System", "name": "ResetUserInactivity"}))
-            .await
-            .0,
-        202
-    );
+    sim.push_system("twice", "ResetUserInactivity").await;
     assert!(new_dc.next_part(DEADLINE).await.unwrap().is_some());
     sim.stop().await;
 }
@@ -442,8 +426,7 @@ async fn set_endpoint_to_another_region_and_reconnect_there() {
     })
     .await;
     let eu = sim.handle.addrs.regions[0].1;
-    let mut dev = sim.tls_device("mover").await;
-    let mut dc = dev.downchannel().await.unwrap();
+    let (_dev, mut dc) = sim.connected("mover").await;
     let endpoint = format!("https://localhost:{}", eu.port());
     let (status, _) = sim
         .push(
@@ -494,12 +477,7 @@ async fn software_info_after_report_and_system_1_1() {
         .unwrap();
     assert_eq!(a.status, 204);
     let mut dc = dev.downchannel().await.unwrap();
-    assert_eq!(
-        sim.push("sw", json!({"namespace": "System", "name": "ReportSoftwareInfo"}))
-            .await
-            .0,
-        202
-    );
+    sim.push_system("sw", "ReportSoftwareInfo").await;
     dc.next_part(DEADLINE).await.unwrap().unwrap();
     assert_eq!(sim.verdict("sw", "software_info_after_report").await.0, "pending");
     let a = dev
