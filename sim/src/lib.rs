@@ -26,6 +26,7 @@ pub mod duration;
 pub mod journal;
 pub mod lwa;
 pub mod public;
+pub mod scenario;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -1,0 +1,251 @@
+//! Semantic checks of a parsed scenario: devices that exist, captures set
+//! before they are used, directive and rule names that exist, step fields
+//! that make sense together.
+
+use super::load::Diagnostics;
+use super::model::*;
+use super::template;
+use std::collections::HashSet;
+
+/// Directives the simulator knows by name (`send.directive`); anything else
+/// can still be sent whole with `json`.
+pub const KNOWN_DIRECTIVES: &[&str] = &[
+    "System.ResetUserInactivity",
+    "System.SetEndpoint",
+    "System.ReportSoftwareInfo",
+    "Alexa.ApiGateway.SetGateway",
+    "SpeechRecognizer.StopCapture",
+    "SpeechRecognizer.ExpectSpeech",
+    "SpeechSynthesizer.Speak",
+    "Speaker.SetVolume",
+    "Speaker.AdjustVolume",
+    "Speaker.SetMute",
+    "Alerts.SetAlert",
+    "Alerts.DeleteAlert",
+    "AudioPlayer.Play",
+    "AudioPlayer.Stop",
+    "AudioPlayer.ClearQueue",
+    "Notifications.SetIndicator",
+    "Notifications.ClearIndicator",
+    "InteractionModel.NewDialogRequest",
+];
+
+/// Verdicts `expect_conformance` may ask for.
+pub const VERDICTS: &[&str] = &["pass", "fail", "pending", "not_exercised"];
+
+const MATCHER_TYPES: &[&str] = &["string", "number", "integer", "boolean", "object", "array", "null"];
+
+struct Scope<'s> {
+    devices: HashSet<&'s str>,
+    expect_ids: HashSet<String>,
+    expects_seen: usize,
+}
+
+/// Check everything `load` could not; adds to `diags`.
+pub fn check(s: &Scenario, diags: &mut Diagnostics<'_>) {
+    let mut devices = HashSet::new();
+    for a in &s.devices {
+        if !devices.insert(a.name.as_str()) {
+            diags.at(0, format!("device `{}` is declared twice", a.name));
+        }
+    }
+    if let Some(config) = &s.config {
+        let merged = toml::Value::Table(config.clone()).try_into::<crate::config::Config>();
+        if let Err(e) = merged {
+            diags.at(0, format!("[config]: {}", e.message().trim()));
+        }
+    }
+    let broken = diags.broken_ids.clone();
+    let mut scope = Scope {
+        devices,
+        expects_seen: broken.len(),
+        expect_ids: broken,
+    };
+    let mut vars = HashSet::new();
+    steps(&s.steps, &mut scope, &mut vars, diags);
+}
+
+fn steps(list: &[Step], scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags: &mut Diagnostics<'_>) {
+    for step in list {
+        one(step, scope, vars, diags);
+    }
+}
+
+fn device(d: &toml::Spanned<String>, scope: &Scope<'_>, diags: &mut Diagnostics<'_>) {
+    if !scope.devices.contains(d.get_ref().as_str()) {
+        let mut known: Vec<_> = scope.devices.iter().copied().collect();
+        known.sort_unstable();
+        diags.at(
+            d.span().start,
+            format!("unknown device `{}` (declared: {})", d.get_ref(), known.join(", ")),
+        );
+    }
+}
+
+fn uses(text: &str, at: usize, vars: &HashSet<String>, diags: &mut Diagnostics<'_>) {
+    for name in template::names(text) {
+        if !template::is_builtin(&name) && !vars.contains(&name) {
+            diags.at(at, format!("`{{{{{name}}}}}` is used before any step captures it"));
+        }
+    }
+}
+
+fn uses_in_toml(v: &toml::Value, at: usize, vars: &HashSet<String>, diags: &mut Diagnostics<'_>) {
+    match v {
+        toml::Value::String(s) => uses(s, at, vars, diags),
+        toml::Value::Array(a) => a.iter().for_each(|x| uses_in_toml(x, at, vars, diags)),
+        toml::Value::Table(t) => t.values().for_each(|x| uses_in_toml(x, at, vars, diags)),
+        _ => {}
+    }
+}
+
+fn matchers(
+    fields: &std::collections::BTreeMap<String, Matcher>,
+    at: usize,
+    vars: &HashSet<String>,
+    diags: &mut Diagnostics<'_>,
+) {
+    for (pointer, m) in fields {
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            diags.at(
+                at,
+                format!("match key {pointer:?} must be a JSON pointer starting with `/`"),
+            );
+        }
+        if let Some(re) = &m.regex {
+            if let Err(e) = regex::Regex::new(re) {
+                diags.at(at, format!("match {pointer}: bad regex: {e}"));
+            }
+            uses(re, at, vars, diags);
+        }
+        if let Some(k) = &m.kind {
+            if !MATCHER_TYPES.contains(&k.as_str()) {
+                diags.at(
+                    at,
+                    format!("match {pointer}: type {k:?} is not one of {}", MATCHER_TYPES.join(", ")),
+                );
+            }
+        }
+        if let Some(v) = &m.equals {
+            uses_in_toml(v, at, vars, diags);
+        }
+        if m.equals.is_none()
+            && m.regex.is_none()
+            && m.exists.is_none()
+            && m.kind.is_none()
+            && m.min.is_none()
+            && m.max.is_none()
+        {
+            diags.at(
+                at,
+                format!("match {pointer}: give at least one of equals, regex, exists, type, min, max"),
+            );
+        }
+    }
+}
+
+fn one(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags: &mut Diagnostics<'_>) {
+    let at = step.span.start;
+    match &step.action {
+        Action::AwaitConnect(a) => device(&a.device, scope, diags),
+        Action::Send(s) => {
+            device(&s.device, scope, diags);
+            let forms = [s.directive.is_some(), s.json.is_some(), s.raw.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if forms != 1 {
+                diags.at(at, "a send step needs exactly one of `directive`, `json`, `raw`");
+            }
+            if let Some(d) = &s.directive {
+                if !KNOWN_DIRECTIVES.contains(&d.get_ref().as_str()) {
+                    diags.at(
+                        d.span().start,
+                        format!(
+                            "unknown directive `{}` (send it whole with `json` instead)",
+                            d.get_ref()
+                        ),
+                    );
+                }
+            } else if s.payload.is_some() {
+                diags.at(at, "`payload` goes with `directive`");
+            }
+            for t in [&s.payload, &s.json].into_iter().flatten() {
+                uses_in_toml(&toml::Value::Table(t.clone()), at, vars, diags);
+            }
+            if let Some(raw) = &s.raw {
+                uses(raw, at, vars, diags);
+            }
+        }
+        Action::Expect(e) => {
+            device(&e.device, scope, diags);
+            if e.event.is_some() == e.request.is_some() {
+                diags.at(at, "an expect step needs exactly one of `event` or `request`");
+            }
+            if e.never && (e.count.is_some() || e.within.is_none()) {
+                diags.at(at, "`never` needs `within` (the window) and no `count`");
+            }
+            matchers(&e.fields, at, vars, diags);
+            if let Some(id) = &step.id {
+                scope.expect_ids.insert(id.clone());
+            }
+            scope.expects_seen += 1;
+            vars.extend(e.capture.keys().cloned());
+        }
+        Action::Capture(c) => {
+            if let Some(from) = &c.from {
+                if !scope.expect_ids.contains(from.get_ref()) {
+                    diags.at(
+                        from.span().start,
+                        format!("capture from `{}`: no earlier expect step has that id", from.get_ref()),
+                    );
+                }
+            } else if scope.expects_seen == 0 {
+                diags.at(at, "capture needs an earlier expect step");
+            }
+            vars.insert(c.var.get_ref().clone());
+        }
+        Action::Wait(_) => {}
+        Action::Repeat(r, inner) => {
+            if r.times.is_some() == r.until.is_some() {
+                diags.at(at, "a repeat step needs exactly one of `times` or `until`");
+            }
+            if r.max.is_some() && r.until.is_none() {
+                diags.at(at, "`max` bounds `until`; with `times` leave it out");
+            }
+            if let Some(u) = &r.until {
+                device(&u.device, scope, diags);
+                matchers(&u.fields, at, vars, diags);
+            }
+            steps(inner, scope, vars, diags);
+        }
+        Action::Parallel(inner) => {
+            // Each branch sees what was set before the group; afterwards all of it.
+            let mut after = vars.clone();
+            for branch in inner {
+                let mut mine = vars.clone();
+                one(branch, scope, &mut mine, diags);
+                after.extend(mine);
+            }
+            *vars = after;
+        }
+        Action::ExpectConformance(c) => {
+            device(&c.device, scope, diags);
+            let rules: Vec<&str> = crate::avs::conformance::Rule::ALL.iter().map(|r| r.name()).collect();
+            if !rules.contains(&c.rule.get_ref().as_str()) {
+                diags.at(
+                    c.rule.span().start,
+                    format!("unknown rule `{}` (one of {})", c.rule.get_ref(), rules.join(", ")),
+                );
+            }
+            if let Some(v) = &c.verdict {
+                if !VERDICTS.contains(&v.get_ref().as_str()) {
+                    diags.at(
+                        v.span().start,
+                        format!("verdict `{}` is not one of {}", v.get_ref(), VERDICTS.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The scenario file format: a serde model with `deny_unknown_fields`.
+//!
+//! A scenario names the devices it expects and a list of steps; each step
+//! table has a `kind` that picks its shape. `load` parses step tables one
+//! by one so that every mistake in a file is reported, each with its
+//! location; this module only says what a well-formed file contains.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A whole scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    /// Config overrides: the same keys as `serve`'s config file.
+    pub config: Option<toml::Table>,
+    pub devices: Vec<Actor>,
+    pub steps: Vec<Step>,
+    /// Where it came from, for reports.
+    pub file: String,
+}
+
+/// The head of a scenario file (everything but `steps`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+    #[serde(default)]
+    pub devices: Vec<Actor>,
+}
+
+/// A device the scenario expects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    /// How steps refer to it.
+    pub name: String,
+    /// The device id it connects as. Defaults to `token` (lenient auth), else `name`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The bearer token it uses; with `id`, the pair is declared to the simulator.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl Actor {
+    /// The device id the simulator will know this actor by.
+    pub fn device_id(&self) -> String {
+        self.id
+            .clone()
+            .or_else(|| self.token.clone())
+            .unwrap_or_else(|| self.name.clone())
+    }
+}
+
+/// A duration written as a string, parsed when the file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Dur, D::Error> {
+        crate::duration::deserialize(de).map(Dur)
+    }
+}
+
+/// One step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// A label for progress lines and reports.
+    pub name: Option<String>,
+    /// Names the step for `capture.from`.
+    pub id: Option<String>,
+    /// Byte span of the step table, for errors found later.
+    pub span: std::ops::Range<usize>,
+    pub action: Action,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    AwaitConnect(AwaitConnect),
+    Send(Send),
+    Expect(Expect),
+    Capture(Capture),
+    Wait(Wait),
+    Repeat(Repeat, Vec<Step>),
+    Parallel(Vec<Step>),
+    ExpectConformance(ExpectConformance),
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::AwaitConnect(_) => "await_connect",
+            Action::Send(_) => "send",
+            Action::Expect(_) => "expect",
+            Action::Capture(_) => "capture",
+            Action::Wait(_) => "wait",
+            Action::Repeat(..) => "repeat",
+            Action::Parallel(_) => "parallel",
+            Action::ExpectConformance(_) => "expect_conformance",
+        }
+    }
+}
+
+/// Step kinds later faces add; the format reserves their names.
+pub const RESERVED_KINDS: &[&str] = &["fault", "smart_home", "sns"];
+
+/// Every step kind, for error messages.
+pub const KINDS: &[&str] = &[
+    "await_connect",
+    "send",
+    "expect",
+    "capture",
+    "wait",
+    "repeat",
+    "parallel",
+    "expect_conformance",
+];
+
+/// Wait for a device to open its downchannel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwaitConnect {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub device: Spanned<String>,
+    #[serde(default)]
+    pub within: Option<Dur>,
+    /// Only a downchannel on this region's listener counts.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// Push a directive to a device.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Send {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub device: Spanned<String>,
+    /// `Namespace.Name` of a known directive, built with `payload`.
+    #[serde(default)]
+    pub directive: Option<Spanned<String>>,
+    #[serde(default)]
+    pub payload: Option<toml::Table>,
+    #[serde(default)]
+    pub dialog_request_id: Option<String>,
+    /// A whole directive document, sent as given (messageId filled in).
+    #[serde(default)]
+    pub json: Option<toml::Table>,
+    /// Raw bytes as the part body (to provoke ExceptionEncountered).
+    #[serde(default)]
+    pub raw: Option<String>,
+}
+
+/// One field matcher; every given test must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matcher {
+    #[serde(default)]
+    pub equals: Option<toml::Value>,
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub exists: Option<bool>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+/// Wait for an event (or request) from a device.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub device: Spanned<String>,
+    /// `Namespace.Name` of the event.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Or a request line such as `GET /ping`.
+    #[serde(default)]
+    pub request: Option<String>,
+    /// Field matchers keyed by JSON pointer into the event document.
+    #[serde(default, rename = "match")]
+    pub fields: BTreeMap<String, Matcher>,
+    #[serde(default)]
+    pub within: Option<Dur>,
+    /// Exactly this many within the window (waits for the whole window).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// No match at all during the window.
+    #[serde(default)]
+    pub never: bool,
+    /// Variables to set from the (first) match: name → JSON pointer.
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+}
+
+/// Copy a value from a matched entry into a variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub var: Spanned<String>,
+    pub pointer: String,
+    /// The `id` of an earlier expect step; defaults to the latest expect.
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+}
+
+/// Let time pass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub duration: Dur,
+}
+
+/// Run the nested steps `times` times, or until `until` holds (at most `max` rounds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeat {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub times: Option<u32>,
+    #[serde(default)]
+    pub until: Option<Until>,
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+/// A condition over the journal: an event from a device matching fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Until {
+    pub device: Spanned<String>,
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub request: Option<String>,
+    #[serde(default, rename = "match")]
+    pub fields: BTreeMap<String, Matcher>,
+}
+
+/// Nested steps that run concurrently.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parallel {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// A device's conformance rule must reach a verdict.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectConformance {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub device: Spanned<String>,
+    pub rule: Spanned<String>,
+    /// `pass` (default) or `fail`.
+    #[serde(default)]
+    pub verdict: Option<Spanned<String>>,
+    #[serde(default)]
+    pub within: Option<Dur>,
+}
