@@ -26,6 +26,41 @@ pub enum Command {
     Serve(ServeArgs),
     /// Generate (or reuse) the local CA and the server certificate.
     Certs(CertsArgs),
+    /// Run scenario files against an in-process simulator.
+    ///
+    /// Exit codes: 0 all passed, 1 a scenario failed, 2 invalid input.
+    Run(RunArgs),
+    /// Validate scenario files without running them; every mistake is
+    /// listed with file:line:column. Exit 2 when there is any.
+    Check(CheckArgs),
+    /// A reference AVS device that behaves like the AVS Device SDK.
+    Device(crate::device::DeviceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario files, run in order.
+    #[arg(required = true, value_name = "SCENARIO.toml")]
+    pub scenarios: Vec<PathBuf>,
+    /// Write JUnit XML here (one testsuite per file, one testcase per scenario).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report here (every step, timings, journal ids).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Start the device under test once the listeners are ready (via `sh -c`),
+    /// with AVS_SIM_AVS_URL, AVS_SIM_PLAIN_URL, AVS_SIM_CONTROL_URL and AVS_SIM_CA
+    /// in its environment; its output goes into the reports; it is stopped at the end.
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Option<String>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[arg(required = true, value_name = "SCENARIO.toml")]
+    pub scenarios: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +111,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Certs(args) => certs(args),
+        Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
+        Command::Device(args) => crate::device::main(args),
     }
 }
 
@@ -192,4 +230,71 @@ fn certs(args: CertsArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    match crate::scenario::batch::load_all(&args.scenarios) {
+        Ok(s) => {
+            println!("avs-sim: {} scenario(s) ok", s.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            errors.iter().for_each(|e| eprintln!("{e}"));
+            eprintln!("avs-sim: {} error(s)", errors.len());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    use crate::scenario::batch;
+    let scenarios = match batch::load_all(&args.scenarios) {
+        Ok(s) => s,
+        Err(errors) => {
+            errors.iter().for_each(|e| eprintln!("{e}"));
+            return ExitCode::from(2);
+        }
+    };
+    let config = serve_config(&args.serve, std::env::vars()).map_err(|e| e.to_string());
+    let config = config.and_then(|c| batch::merged_config(&c, &scenarios));
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("avs-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("avs-sim: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match runtime.block_on(batch::run(config, &scenarios, args.spawn.as_deref(), false)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("avs-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let passed = outcome.results.iter().all(|r| r.passed);
+    if let Some(path) = &args.junit {
+        let xml = crate::scenario::report::junit(&outcome.results, &outcome.device_output);
+        if let Err(e) = batch::write(path, &xml) {
+            eprintln!("avs-sim: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(path) = &args.report {
+        let extra = serde_json::json!({"spawn": args.spawn, "device_output": outcome.device_output});
+        let doc = crate::scenario::runner::report_json(&outcome.results, extra);
+        if let Err(e) = batch::write(path, &serde_json::to_string_pretty(&doc).unwrap_or_default()) {
+            eprintln!("avs-sim: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let failed = outcome.results.iter().filter(|r| !r.passed).count();
+    println!("avs-sim: {} scenario(s), {failed} failed", outcome.results.len());
+    if passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }

@@ -22,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod config_env;
 pub mod control;
+pub mod device;
 pub mod duration;
 pub mod journal;
 pub mod lwa;

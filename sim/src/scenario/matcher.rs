@@ -95,7 +95,8 @@ impl Want {
     /// Whether the entry is the kind of thing this looks at (an incoming
     /// request of the device), regardless of name and fields.
     pub fn candidate(&self, e: &Entry) -> bool {
-        e.kind == crate::journal::Kind::Request && e.device.as_deref() == Some(self.device.as_str())
+        let face_ok = self.request.is_some() || e.face == crate::journal::Face::Avs;
+        face_ok && e.kind == crate::journal::Kind::Request && e.device.as_deref() == Some(self.device.as_str())
     }
 
     /// Everything that does not hold for `e` (empty = a match).

@@ -6,8 +6,11 @@
 //! - `runner`: runs steps against a live simulator, reading its journal.
 //! - `report`: live progress, the JSON report and JUnit XML.
 
+pub mod batch;
 pub mod check;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod report;
+pub mod runner;
 pub mod template;

@@ -1,0 +1,549 @@
+//! Runs a scenario against a live simulator.
+//!
+//! Steps act through the same state the control API uses (pushes go to a
+//! device's downchannel queue) and observe the journal: an expectation
+//! waits on the journal's change signal with a deadline on tokio's clock,
+//! never by polling or sleeping. Each journal entry satisfies at most one
+//! expectation. The first failing step ends the scenario.
+
+use super::matcher::{self, Want};
+use super::model::*;
+use super::template::{Vars, toml_to_json};
+use crate::clock::{self, Instant};
+use crate::journal::{Entry, Kind, Query};
+use crate::state::State;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Default `within` of await_connect, expect and expect_conformance.
+pub const DEFAULT_WITHIN: Duration = Duration::from_secs(5);
+/// Default bound of `repeat ... until`.
+pub const DEFAULT_MAX_ROUNDS: u32 = 100;
+
+/// The outcome of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// Position, e.g. `3` or `5.2` for a nested step.
+    pub path: String,
+    pub kind: &'static str,
+    pub label: String,
+    pub passed: bool,
+    /// Milliseconds since the scenario started.
+    pub started_ms: u64,
+    pub duration_ms: u64,
+    /// Journal entries the step produced or matched.
+    pub journal_ids: Vec<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// The outcome of a scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub file: String,
+    pub passed: bool,
+    pub duration_ms: u64,
+    pub steps: Vec<StepResult>,
+    /// The first failure, with its near-miss report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+type Progress = Arc<dyn Fn(&StepResult) + std::marker::Send + Sync>;
+type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ()>> + std::marker::Send + 'a>>;
+
+struct Shared {
+    vars: Vars,
+    consumed: HashSet<u64>,
+    last_match: Option<Arc<Entry>>,
+    by_id: HashMap<String, Arc<Entry>>,
+    awaited: HashSet<String>,
+    results: Vec<StepResult>,
+}
+
+/// Runs one scenario.
+pub struct Runner {
+    state: Arc<State>,
+    actors: HashMap<String, String>,
+    started: Instant,
+    /// Journal entries up to this id are before the scenario.
+    since: u64,
+    shared: Mutex<Shared>,
+    progress: Progress,
+}
+
+/// Run `scenario` on `state`, considering journal entries after `since`.
+pub async fn run(state: Arc<State>, scenario: &Scenario, since: u64, progress: Progress) -> ScenarioResult {
+    let mut vars = Vars::default();
+    for l in state.listeners.read().expect("listeners lock").iter() {
+        let key = match &*l.name {
+            "avs" => "avs_url".to_string(),
+            "plain" => "plain_url".to_string(),
+            _ => format!("region.{}.url", l.name),
+        };
+        vars.set(&key, json!(l.url()));
+    }
+    let actors: HashMap<String, String> = scenario
+        .devices
+        .iter()
+        .map(|a| (a.name.clone(), a.device_id()))
+        .collect();
+    for (name, id) in &actors {
+        vars.set(&format!("device.{name}.id"), json!(id));
+    }
+    let runner = Runner {
+        state,
+        actors,
+        started: clock::now(),
+        since,
+        shared: Mutex::new(Shared {
+            vars,
+            consumed: HashSet::new(),
+            last_match: None,
+            by_id: HashMap::new(),
+            awaited: HashSet::new(),
+            results: Vec::new(),
+        }),
+        progress,
+    };
+    let outcome = runner.steps(&scenario.steps, "").await;
+    let shared = runner.shared.into_inner().expect("runner lock");
+    let failure = shared
+        .results
+        .iter()
+        .find(|r| !r.passed)
+        .and_then(|r| r.failure.clone());
+    ScenarioResult {
+        name: scenario.name.clone(),
+        file: scenario.file.clone(),
+        passed: outcome.is_ok(),
+        duration_ms: clock::as_ms(runner.started.elapsed()),
+        steps: shared.results,
+        failure,
+    }
+}
+
+/// Why a step failed, and the journal ids that show it.
+struct Failed {
+    text: String,
+    ids: Vec<u64>,
+}
+
+fn failed(text: impl Into<String>) -> Failed {
+    Failed {
+        text: text.into(),
+        ids: Vec::new(),
+    }
+}
+
+impl Runner {
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().expect("runner lock")
+    }
+
+    fn device(&self, actor: &str) -> String {
+        self.actors.get(actor).cloned().unwrap_or_else(|| actor.to_string())
+    }
+
+    fn steps<'a>(&'a self, steps: &'a [Step], prefix: &'a str) -> StepFuture<'a> {
+        Box::pin(async move {
+            for (i, step) in steps.iter().enumerate() {
+                self.step(step, format!("{prefix}{}", i + 1)).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn step<'a>(&'a self, step: &'a Step, path: String) -> StepFuture<'a> {
+        Box::pin(async move {
+            let begun = clock::now();
+            let start_id = self.state.journal.latest();
+            let outcome = match &step.action {
+                Action::Repeat(r, inner) => self.repeat(r, inner, &path, start_id).await,
+                Action::Parallel(inner) => self.parallel(inner, &path).await,
+                other => self.leaf(other, step.id.as_deref()).await,
+            };
+            let (passed, ids, failure) = match outcome {
+                Ok(ids) => (true, ids, None),
+                Err(f) => (false, f.ids, Some(f.text)),
+            };
+            let result = StepResult {
+                path,
+                kind: step.action.kind(),
+                label: step.name.clone().unwrap_or_else(|| self.label(&step.action)),
+                passed,
+                started_ms: clock::as_ms(begun.duration_since(self.started)),
+                duration_ms: clock::as_ms(begun.elapsed()),
+                journal_ids: ids,
+                failure,
+            };
+            (self.progress)(&result);
+            self.shared().results.push(result);
+            if passed { Ok(()) } else { Err(()) }
+        })
+    }
+
+    fn label(&self, action: &Action) -> String {
+        match action {
+            Action::AwaitConnect(a) => format!("{} connects", a.device.get_ref()),
+            Action::Send(s) => {
+                let what = s.directive.as_ref().map(|d| d.get_ref().clone()).unwrap_or_else(|| {
+                    if s.raw.is_some() {
+                        "raw bytes".into()
+                    } else {
+                        "a directive".into()
+                    }
+                });
+                format!("send {what} to {}", s.device.get_ref())
+            }
+            Action::Expect(e) => {
+                let what = e.event.clone().or_else(|| e.request.clone()).unwrap_or_default();
+                let prefix = if e.never { "never " } else { "" };
+                format!("{prefix}{what} from {}", e.device.get_ref())
+            }
+            Action::Capture(c) => format!("capture {} = {}", c.var.get_ref(), c.pointer),
+            Action::Wait(w) => format!("wait {}", crate::duration::format(w.duration.0)),
+            Action::Repeat(r, _) => match r.times {
+                Some(n) => format!("repeat {n} times"),
+                None => "repeat until".into(),
+            },
+            Action::Parallel(_) => "in parallel".into(),
+            Action::ExpectConformance(c) => format!(
+                "{} of {} is {}",
+                c.rule.get_ref(),
+                c.device.get_ref(),
+                c.verdict.as_ref().map_or("pass", |v| v.get_ref().as_str())
+            ),
+        }
+    }
+
+    async fn leaf(&self, action: &Action, id: Option<&str>) -> Result<Vec<u64>, Failed> {
+        match action {
+            Action::AwaitConnect(a) => self.await_connect(a).await,
+            Action::Send(s) => self.send(s).await,
+            Action::Expect(e) => self.expect(e, id).await,
+            Action::Capture(c) => self.capture(c),
+            Action::Wait(w) => {
+                tokio::time::sleep(w.duration.0).await;
+                Ok(Vec::new())
+            }
+            Action::ExpectConformance(c) => self.conformance(c).await,
+            Action::Repeat(..) | Action::Parallel(_) => unreachable!("handled in step"),
+        }
+    }
+
+    /// Entries of `device` after the scenario start not yet used by a step.
+    fn fresh(&self, device: &str) -> Vec<Arc<Entry>> {
+        let q = Query {
+            device: Some(device.to_string()),
+            since: Some(self.since),
+            limit: Some(usize::MAX),
+            face: None,
+        };
+        let consumed = &self.shared().consumed;
+        self.state
+            .journal
+            .query(&q)
+            .into_iter()
+            .filter(|e| !consumed.contains(&e.id))
+            .collect()
+    }
+
+    /// Wait until `check` returns `Some`, re-checking on every journal change.
+    async fn until<T>(&self, deadline: Instant, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+        let mut changes = self.state.journal.subscribe();
+        loop {
+            if let Some(found) = check() {
+                return Some(found);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                return check();
+            }
+        }
+    }
+
+    async fn await_connect(&self, a: &AwaitConnect) -> Result<Vec<u64>, Failed> {
+        let device = self.device(a.device.get_ref());
+        let deadline = clock::now() + a.within.map_or(DEFAULT_WITHIN, |d| d.0);
+        let first = self.shared().awaited.insert(device.clone());
+        let region_ok = |e: &Entry| {
+            a.region
+                .as_ref()
+                .is_none_or(|r| e.body["region"].as_str() == Some(r.as_str()))
+        };
+        let found = self
+            .until(deadline, || {
+                let opened = self
+                    .fresh(&device)
+                    .into_iter()
+                    .find(|e| e.kind == Kind::Response && e.summary == "200 downchannel open" && region_ok(e));
+                if let Some(e) = opened {
+                    self.shared().consumed.insert(e.id);
+                    return Some(vec![e.id]);
+                }
+                // Already connected before the scenario began: that counts the first time.
+                let connected = first
+                    && self.state.devices.get(&device).is_some_and(|d| {
+                        d.connected()
+                            && a.region
+                                .as_deref()
+                                .is_none_or(|r| d.lock().region.as_deref() == Some(r))
+                    });
+                connected.then(Vec::new)
+            })
+            .await;
+        let where_ = a.region.as_ref().map(|r| format!(" in region {r}")).unwrap_or_default();
+        found.ok_or_else(|| failed(format!("{device} did not open a downchannel{where_} in time")))
+    }
+
+    async fn send(&self, s: &Send) -> Result<Vec<u64>, Failed> {
+        let device_id = self.device(s.device.get_ref());
+        let request = {
+            let vars = &self.shared().vars;
+            if let Some(name) = &s.directive {
+                let (ns, n) = name.get_ref().rsplit_once('.').unwrap_or(("", name.get_ref()));
+                let payload = s
+                    .payload
+                    .as_ref()
+                    .map(|p| toml_to_json(&toml::Value::Table(p.clone())))
+                    .unwrap_or(json!({}));
+                let mut body = json!({"namespace": ns, "name": n, "payload": vars.expand_json(&payload)});
+                if let Some(d) = &s.dialog_request_id {
+                    body["dialogRequestId"] = json!(vars.expand(d));
+                }
+                body
+            } else if let Some(doc) = &s.json {
+                vars.expand_json(&toml_to_json(&toml::Value::Table(doc.clone())))
+            } else {
+                json!({"raw": vars.expand(s.raw.as_deref().unwrap_or_default())})
+            }
+        };
+        let push = crate::avs::directive::from_request(&request).map_err(|e| failed(e.to_string()))?;
+        let device = self
+            .state
+            .devices
+            .get(&device_id)
+            .ok_or_else(|| failed(format!("device {device_id} is not known")))?;
+        let before = self.state.journal.latest();
+        device.push(push).map_err(|e| failed(e.to_string()))?;
+        // Sent means written to the downchannel: wait for its journal entry.
+        let written = self
+            .until(clock::now() + DEFAULT_WITHIN, || {
+                self.fresh(&device_id)
+                    .into_iter()
+                    .find(|e| e.kind == Kind::Directive && e.id > before)
+                    .map(|e| e.id)
+            })
+            .await;
+        written
+            .map(|id| vec![id])
+            .ok_or_else(|| failed(format!("the directive was not written to {device_id}")))
+    }
+
+    async fn expect(&self, e: &Expect, id: Option<&str>) -> Result<Vec<u64>, Failed> {
+        let want = Want {
+            device: self.device(e.device.get_ref()),
+            event: e.event.clone(),
+            request: e.request.clone(),
+            fields: e.fields.clone(),
+        };
+        let window = e.within.map_or(DEFAULT_WITHIN, |d| d.0);
+        let deadline = clock::now() + window;
+        let matching = || {
+            let vars = self.shared().vars.clone();
+            self.fresh(&want.device)
+                .into_iter()
+                .filter(|x| want.matches(x, &vars))
+                .collect::<Vec<_>>()
+        };
+        if e.never {
+            tokio::time::sleep_until(deadline).await;
+            let hits = matching();
+            return match hits.first() {
+                None => Ok(Vec::new()),
+                Some(hit) => Err(Failed {
+                    text: format!(
+                        "expected no {} within {}, but journal #{} arrived",
+                        want.describe(),
+                        crate::duration::format(window),
+                        hit.id
+                    ),
+                    ids: hits.iter().map(|h| h.id).collect(),
+                }),
+            };
+        }
+        let hits = match e.count {
+            Some(n) => {
+                tokio::time::sleep_until(deadline).await;
+                let hits = matching();
+                if hits.len() != n as usize {
+                    return Err(Failed {
+                        text: format!(
+                            "expected exactly {n} × {} within {}, got {}",
+                            want.describe(),
+                            crate::duration::format(window),
+                            hits.len()
+                        ),
+                        ids: hits.iter().map(|h| h.id).collect(),
+                    });
+                }
+                hits
+            }
+            None => match self.until(deadline, || matching().into_iter().next()).await {
+                Some(hit) => vec![hit],
+                None => {
+                    let vars = self.shared().vars.clone();
+                    let fresh = self.fresh(&want.device);
+                    let near = matcher::near_misses(&want, fresh.iter().map(|a| a.as_ref()), &vars, 3);
+                    let text = format!(
+                        "no match within {}: {}",
+                        crate::duration::format(window),
+                        matcher::render(&want, &near)
+                    );
+                    return Err(Failed {
+                        text,
+                        ids: near.iter().map(|n| n.journal_id).collect(),
+                    });
+                }
+            },
+        };
+        let mut shared = self.shared();
+        for h in &hits {
+            shared.consumed.insert(h.id);
+        }
+        let first = hits[0].clone();
+        for (var, pointer) in &e.capture {
+            let value = first
+                .body
+                .pointer(pointer)
+                .cloned()
+                .ok_or_else(|| failed(format!("capture {var}: {pointer} is absent in journal #{}", first.id)))?;
+            shared.vars.set(var, value);
+        }
+        if let Some(id) = id {
+            shared.by_id.insert(id.to_string(), first.clone());
+        }
+        shared.last_match = Some(first);
+        Ok(hits.iter().map(|h| h.id).collect())
+    }
+
+    fn capture(&self, c: &Capture) -> Result<Vec<u64>, Failed> {
+        let mut shared = self.shared();
+        let entry = match &c.from {
+            Some(from) => shared.by_id.get(from.get_ref()).cloned(),
+            None => shared.last_match.clone(),
+        };
+        let entry = entry.ok_or_else(|| failed("nothing matched yet to capture from"))?;
+        let value = entry
+            .body
+            .pointer(&c.pointer)
+            .cloned()
+            .ok_or_else(|| failed(format!("{} is absent in journal #{}", c.pointer, entry.id)))?;
+        shared.vars.set(c.var.get_ref(), value);
+        Ok(vec![entry.id])
+    }
+
+    async fn repeat(&self, r: &Repeat, inner: &[Step], path: &str, start_id: u64) -> Result<Vec<u64>, Failed> {
+        let prefix = format!("{path}.");
+        if let Some(n) = r.times {
+            for _ in 0..n {
+                self.steps(inner, &prefix)
+                    .await
+                    .map_err(|_| failed("a repeated step failed"))?;
+            }
+            return Ok(Vec::new());
+        }
+        let until = r.until.as_ref().expect("check ensures times or until");
+        let want = Want {
+            device: self.device(until.device.get_ref()),
+            event: until.event.clone(),
+            request: until.request.clone(),
+            fields: until.fields.clone(),
+        };
+        let max = r.max.unwrap_or(DEFAULT_MAX_ROUNDS);
+        for _ in 0..max {
+            self.steps(inner, &prefix)
+                .await
+                .map_err(|_| failed("a repeated step failed"))?;
+            let vars = self.shared().vars.clone();
+            let hit = self
+                .fresh(&want.device)
+                .into_iter()
+                .find(|e| e.id > start_id && want.matches(e, &vars));
+            if let Some(hit) = hit {
+                return Ok(vec![hit.id]);
+            }
+        }
+        Err(failed(format!(
+            "{} did not arrive within {max} rounds",
+            want.describe()
+        )))
+    }
+
+    async fn parallel(&self, inner: &[Step], path: &str) -> Result<Vec<u64>, Failed> {
+        let branches = inner
+            .iter()
+            .enumerate()
+            .map(|(i, s)| self.step(s, format!("{path}.{}", i + 1)));
+        let outcomes = futures::future::join_all(branches).await;
+        let failed_count = outcomes.iter().filter(|o| o.is_err()).count();
+        if failed_count == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(failed(format!("{failed_count} parallel step(s) failed")))
+        }
+    }
+
+    async fn conformance(&self, c: &ExpectConformance) -> Result<Vec<u64>, Failed> {
+        let device_id = self.device(c.device.get_ref());
+        let want = c.verdict.as_ref().map_or("pass", |v| v.get_ref().as_str()).to_string();
+        let deadline = clock::now() + c.within.map_or(Duration::ZERO, |d| d.0);
+        let limit = clock::as_ms(self.state.config.conformance.activity_interval);
+        let verdict = || {
+            let device = self.state.devices.get(&device_id)?;
+            device
+                .conformance(limit)
+                .into_iter()
+                .find(|r| r.rule == c.rule.get_ref().as_str())
+        };
+        loop {
+            let report = verdict();
+            let now_verdict = report
+                .as_ref()
+                .map(|r| json!(r.verdict).as_str().unwrap_or_default().to_string());
+            if now_verdict.as_deref() == Some(want.as_str()) {
+                return Ok(report.map(|r| r.evidence).unwrap_or_default());
+            }
+            if clock::now() >= deadline {
+                let got = now_verdict.unwrap_or_else(|| "unknown device".into());
+                let detail = report
+                    .as_ref()
+                    .and_then(|r| r.detail.clone())
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                return Err(Failed {
+                    text: format!(
+                        "rule {} of {device_id}: expected {want}, got {got}{detail}",
+                        c.rule.get_ref()
+                    ),
+                    ids: report.map(|r| r.evidence).unwrap_or_default(),
+                });
+            }
+            // Verdicts change with journal entries or with time (deadlines): wake on either.
+            let mut changes = self.state.journal.subscribe();
+            let tick = (clock::now() + Duration::from_millis(200)).min(deadline);
+            let _ = tokio::time::timeout_at(tick, changes.changed()).await;
+        }
+    }
+}
+
+/// Values of a JSON report for many scenarios.
+pub fn report_json(results: &[ScenarioResult], extra: Value) -> Value {
+    json!({ "passed": results.iter().all(|r| r.passed), "scenarios": results, "run": extra })
+}
