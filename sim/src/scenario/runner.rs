@@ -64,6 +64,9 @@ struct Shared {
     last_match: Option<Arc<Entry>>,
     by_id: HashMap<String, Arc<Entry>>,
     awaited: HashSet<String>,
+    /// Per device, where its window starts when that is earlier than the
+    /// scenario (a device already connected: from its downchannel opening).
+    since_by_device: HashMap<String, u64>,
     results: Vec<StepResult>,
 }
 
@@ -108,6 +111,7 @@ pub async fn run(state: Arc<State>, scenario: &Scenario, since: u64, progress: P
             last_match: None,
             by_id: HashMap::new(),
             awaited: HashSet::new(),
+            since_by_device: HashMap::new(),
             results: Vec::new(),
         }),
         progress,
@@ -240,13 +244,15 @@ impl Runner {
 
     /// Entries of `device` after the scenario start not yet used by a step.
     fn fresh(&self, device: &str) -> Vec<Arc<Entry>> {
+        let shared = self.shared();
+        let since = shared.since_by_device.get(device).copied().unwrap_or(self.since);
         let q = Query {
             device: Some(device.to_string()),
-            since: Some(self.since),
+            since: Some(since),
             limit: Some(usize::MAX),
             face: None,
         };
-        let consumed = &self.shared().consumed;
+        let consumed = &shared.consumed;
         self.state
             .journal
             .query(&q)
@@ -295,11 +301,37 @@ impl Runner {
                                 .as_deref()
                                 .is_none_or(|r| d.lock().region.as_deref() == Some(r))
                     });
-                connected.then(Vec::new)
+                connected.then(|| self.anchor_at_connection(&device))
             })
             .await;
         let where_ = a.region.as_ref().map(|r| format!(" in region {r}")).unwrap_or_default();
         found.ok_or_else(|| failed(format!("{device} did not open a downchannel{where_} in time")))
+    }
+
+    /// A device connected before the scenario: its window starts at its
+    /// downchannel opening, so what it sent since (SynchronizeState) counts.
+    fn anchor_at_connection(&self, device: &str) -> Vec<u64> {
+        let q = Query {
+            device: Some(device.to_string()),
+            limit: Some(usize::MAX),
+            ..Default::default()
+        };
+        let opened = self
+            .state
+            .journal
+            .query(&q)
+            .into_iter()
+            .rev()
+            .find(|e| e.summary == "200 downchannel open");
+        match opened {
+            Some(e) => {
+                if e.id <= self.since {
+                    self.shared().since_by_device.insert(device.to_string(), e.id);
+                }
+                vec![e.id]
+            }
+            None => Vec::new(),
+        }
     }
 
     async fn send(&self, s: &Send) -> Result<Vec<u64>, Failed> {
@@ -503,7 +535,7 @@ impl Runner {
     async fn conformance(&self, c: &ExpectConformance) -> Result<Vec<u64>, Failed> {
         let device_id = self.device(c.device.get_ref());
         let want = c.verdict.as_ref().map_or("pass", |v| v.get_ref().as_str()).to_string();
-        let deadline = clock::now() + c.within.map_or(Duration::ZERO, |d| d.0);
+        let deadline = clock::now() + c.within.map_or(DEFAULT_WITHIN, |d| d.0);
         let limit = clock::as_ms(self.state.config.conformance.activity_interval);
         let verdict = || {
             let device = self.state.devices.get(&device_id)?;
