@@ -579,3 +579,102 @@ impl Runner {
 pub fn report_json(results: &[ScenarioResult], extra: Value) -> Value {
     json!({ "passed": results.iter().all(|r| r.passed), "scenarios": results, "run": extra })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::journal::{Face, Journal, Record};
+
+    fn state() -> Arc<State> {
+        State::new(Config::default(), Arc::new(Journal::new(1000)))
+    }
+
+    fn scenario(text: &str) -> Scenario {
+        super::super::load::parse(text, "t.toml").unwrap()
+    }
+
+    fn quiet() -> Progress {
+        Arc::new(|_| {})
+    }
+
+    const HEAD: &str = "name = 't'\n[[devices]]\nname = 'dut'\nid = 'd1'\n";
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_run_on_tokio_time() {
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='wait'\nduration='1h'\n[[steps]]\nkind='expect'\ndevice='dut'\nevent='A.B'\nnever=true\nwithin='10m'"
+        ));
+        let r = run(state(), &s, 0, quiet()).await;
+        assert!(r.passed, "{r:?}");
+        assert!(r.steps[0].duration_ms >= 3_600_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expect_matches_captures_and_templates() {
+        let st = state();
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='expect'\ndevice='dut'\nevent='System.SoftwareInfo'\ncapture={{fw='/event/payload/firmwareVersion'}}\n\
+             [[steps]]\nkind='expect'\ndevice='dut'\nevent='System.SoftwareInfo'\nmatch.'/event/payload/firmwareVersion'={{equals='{{{{fw}}}}'}}\nwithin='1s'"
+        ));
+        let sw = |fw: &str| {
+            Record::new(Face::Avs, Kind::Request, "System.SoftwareInfo")
+                .device("d1")
+                .body(json!({"event": {"payload": {"firmwareVersion": fw}}}))
+        };
+        st.journal.record(sw("42"));
+        st.journal.record(sw("42"));
+        let r = run(st.clone(), &s, 0, quiet()).await;
+        assert!(r.passed, "{r:?}");
+        assert_eq!(r.steps[0].journal_ids, vec![1]);
+        assert_eq!(r.steps[1].journal_ids, vec![2], "each entry satisfies one expectation");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_expect_reports_near_misses_and_stops() {
+        let st = state();
+        st.journal.record(
+            Record::new(Face::Avs, Kind::Request, "System.SoftwareInfo")
+                .device("d1")
+                .body(json!({"event": {"payload": {"firmwareVersion": "0"}}})),
+        );
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='expect'\ndevice='dut'\nevent='System.SoftwareInfo'\nwithin='5s'\nmatch.'/event/payload/firmwareVersion'={{regex='^[1-9]'}}\n\
+             [[steps]]\nkind='wait'\nduration='1s'"
+        ));
+        let r = run(st, &s, 0, quiet()).await;
+        assert!(!r.passed);
+        assert_eq!(r.steps.len(), 1, "the first failure ends the scenario");
+        let f = r.failure.unwrap();
+        assert!(f.contains("closest: journal #1 System.SoftwareInfo"), "{f}");
+        assert!(f.contains("regex: expected /^[1-9]/, got \"0\""), "{f}");
+        assert_eq!(r.steps[0].journal_ids, vec![1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn count_never_repeat_and_parallel() {
+        let st = state();
+        let ev = |name: &str| Record::new(Face::Avs, Kind::Request, name).device("d1").body(json!({}));
+        st.journal.record(ev("A.B"));
+        st.journal.record(ev("A.B"));
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='expect'\ndevice='dut'\nevent='A.B'\ncount=2\nwithin='1s'\n\
+             [[steps]]\nkind='repeat'\ntimes=3\n[[steps.steps]]\nkind='wait'\nduration='1s'\n\
+             [[steps]]\nkind='parallel'\n[[steps.steps]]\nkind='wait'\nduration='2s'\n[[steps.steps]]\nkind='expect'\ndevice='dut'\nevent='C.D'\nnever=true\nwithin='1s'"
+        ));
+        let r = run(st.clone(), &s, 0, quiet()).await;
+        assert!(r.passed, "{r:#?}");
+        let paths: Vec<&str> = r.steps.iter().map(|s| s.path.as_str()).collect();
+        assert!(paths.contains(&"2.1") && paths.contains(&"3.2"), "{paths:?}");
+        // count is exact: three where two are expected fails.
+        st.journal.record(ev("A.B"));
+        st.journal.record(ev("A.B"));
+        st.journal.record(ev("A.B"));
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='expect'\ndevice='dut'\nevent='A.B'\ncount=2\nwithin='1s'"
+        ));
+        let r = run(st, &s, 2, quiet()).await;
+        assert!(!r.passed);
+        assert!(r.failure.unwrap().contains("expected exactly 2"));
+    }
+}

@@ -1,0 +1,256 @@
+//! The scenario library against the reference device, both ways: every
+//! scenario passes with `avs-sim device` and fails, with a near-miss report
+//! naming what went wrong, with `avs-sim device --misbehave` for its rule.
+//! Also `avs-sim check` and the runner's exit codes and JUnit output.
+
+use avs_sim_tests::{DEADLINE, binary, temp_dir};
+use std::path::{Path, PathBuf};
+use tokio::process::Command;
+
+fn library(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    junit: quick_junit::Report,
+    junit_text: String,
+}
+
+/// `avs-sim run FILE --junit ... --spawn DEVICE` on port 0 in a fresh directory.
+async fn run(files: &[PathBuf], spawn: &str) -> Run {
+    let dir = temp_dir("run");
+    let junit = dir.join("out/junit.xml");
+    let mut cmd = Command::new(binary::path());
+    cmd.current_dir(&dir)
+        .arg("run")
+        .args(files)
+        .args([
+            "--avs-listen",
+            "127.0.0.1:0",
+            "--plain-listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--junit")
+        .arg(&junit)
+        .args(["--report", "out/report.json", "--spawn", spawn])
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(DEADLINE * 6, cmd.output())
+        .await
+        .expect("run finishes")
+        .unwrap();
+    let junit_text = std::fs::read_to_string(&junit).expect("a JUnit file is written");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap()).unwrap();
+    assert!(
+        report["scenarios"][0]["steps"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+    );
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        junit: quick_junit::Report::deserialize_from_str(&junit_text).expect("JUnit XML a CI server can read"),
+        junit_text,
+    }
+}
+
+fn device(args: &str) -> String {
+    format!("{} device {args}", binary::path().display())
+}
+
+/// Pass with the good device, fail with the misbehaving one, and say why.
+async fn both_ways(file: &str, good: &str, bad: &str, failure_mentions: &[&str]) {
+    let path = library(file);
+    let ok = run(std::slice::from_ref(&path), &device(good)).await;
+    assert_eq!(ok.code, 0, "{file} should pass with `{good}`:\n{}", ok.stdout);
+    assert_eq!((ok.junit.tests, ok.junit.failures), (1, 0), "{}", ok.junit_text);
+    assert!(
+        ok.junit_text.contains("device: downchannel open"),
+        "device output goes into the report"
+    );
+
+    let ko = run(&[path], &device(bad)).await;
+    assert_eq!(ko.code, 1, "{file} should fail with `{bad}`:\n{}", ko.stdout);
+    assert_eq!((ko.junit.tests, ko.junit.failures), (1, 1), "{}", ko.junit_text);
+    let case = &ko.junit.test_suites[0].test_cases[0];
+    let quick_junit::TestCaseStatus::NonSuccess {
+        message, description, ..
+    } = &case.status
+    else {
+        panic!("not a failure: {}", ko.junit_text)
+    };
+    let text = format!(
+        "{} {}",
+        message.as_deref().unwrap_or(""),
+        description.as_deref().unwrap_or("")
+    );
+    for m in failure_mentions {
+        assert!(text.contains(m), "{file} failure should mention {m:?}:\n{text}");
+        // The live output shows the same near-miss report under the failed step.
+        if !m.starts_with("step ") {
+            assert!(
+                ko.stdout.contains(m),
+                "the live output should mention {m:?} too:\n{}",
+                ko.stdout
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn first_connect() {
+    both_ways(
+        "first-connect.toml",
+        "--token kitchen",
+        "--token kitchen --misbehave skip-synchronize-state",
+        &["step 2 expect failed", "no match within 5s", "System.SynchronizeState"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn software_info() {
+    both_ways(
+        "software-info.toml",
+        "--token kitchen --firmware 8701",
+        "--token kitchen --misbehave bad-firmware-version",
+        &[
+            "step 3 expect failed",
+            "/event/payload/firmwareVersion regex: expected /^[1-9][0-9]*$/, got \"0\"",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn set_endpoint() {
+    both_ways(
+        "set-endpoint.toml",
+        "--token kitchen",
+        "--token kitchen --misbehave ignore-set-endpoint",
+        &["step 3 await_connect failed", "did not open a downchannel in region EU"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reset_user_inactivity() {
+    both_ways(
+        "reset-user-inactivity.toml",
+        "--token kitchen --inactivity-interval 2s",
+        "--token kitchen --inactivity-interval 2s --misbehave ignore-reset-inactivity",
+        &[
+            "step 4 expect failed",
+            "/event/payload/inactiveTimeInSeconds max: expected <= 3",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_directive() {
+    both_ways(
+        "malformed-directive.toml",
+        "--token kitchen",
+        "--token kitchen --misbehave wrong-unparsed-directive",
+        &["step 3 expect failed", "/event/payload/unparsedDirective equals"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn user_inactivity_cadence() {
+    both_ways(
+        "user-inactivity-cadence.toml",
+        "--token kitchen --inactivity-interval 2s",
+        "--token kitchen --inactivity-interval 2s --misbehave no-inactivity-report",
+        &["step 2 expect failed", "System.UserInactivityReport"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn several_devices() {
+    let bin = binary::path().display().to_string();
+    let all = |bedroom: &str| {
+        format!(
+            "{bin} device --token kitchen & {bin} device --token bedroom {bedroom} & {bin} device --token garage & wait"
+        )
+    };
+    let path = library("several-devices.toml");
+    let ok = run(std::slice::from_ref(&path), &all("")).await;
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    let ko = run(&[path], &all("--misbehave bad-firmware-version")).await;
+    assert_eq!(ko.code, 1, "{}", ko.stdout);
+    assert!(
+        ko.stdout.contains("expected System.SoftwareInfo from bedroom"),
+        "{}",
+        ko.stdout
+    );
+}
+
+#[tokio::test]
+async fn the_whole_library_in_one_run() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(library(""))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7);
+    let bin = binary::path().display().to_string();
+    let devices = format!(
+        "{bin} device --token kitchen --inactivity-interval 2s & {bin} device --token bedroom & {bin} device --token garage & wait"
+    );
+    let r = run(&files, &devices).await;
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.junit.tests, 7);
+    assert_eq!(r.junit.test_suites.len(), 7, "one testsuite per file");
+}
+
+#[tokio::test]
+async fn check_lists_every_mistake_with_its_location() {
+    let dir = temp_dir("check");
+    let file = dir.join("three.toml");
+    std::fs::write(
+        &file,
+        "name = \"three mistakes\"\n[[devices]]\nname = \"dut\"\n\n[[steps]]\nkind = \"await_connect\"\ndevice = \"dut\"\nwithin = \"ten seconds\"\n\n[[steps]]\nkind = \"send\"\ndevice = \"dtu\"\ndirective = \"System.ReportSoftwareInfo\"\n\n[[steps]]\nkind = \"expect\"\ndevice = \"dut\"\nevent = \"System.SoftwareInfo\"\nwithinn = \"5s\"\n",
+    )
+    .unwrap();
+    let out = Command::new(binary::path())
+        .arg("check")
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let f = file.display();
+    assert!(
+        err.contains(&format!("{f}:8:10: bad duration \"ten seconds\"")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{f}:12:10: unknown device `dtu`")), "{err}");
+    assert!(err.contains(&format!("{f}:19:1: unknown field `withinn`")), "{err}");
+    assert!(err.contains("3 error(s)"), "{err}");
+    // run refuses invalid input with exit 2 too.
+    let out = Command::new(binary::path())
+        .arg("run")
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // and the library is valid.
+    let out = Command::new(binary::path())
+        .arg("check")
+        .arg(library("software-info.toml"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
