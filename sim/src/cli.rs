@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// lenient: any token is accepted and is the device id; strict: only known, unexpired tokens [config: auth].
     #[arg(long, value_enum)]
     pub auth: Option<AuthArg>,
+    /// Run this scenario file each time one of its devices connects (repeatable);
+    /// results in the journal and at GET /api/scenarios [config: scenarios].
+    #[arg(long = "scenario", id = "serve_scenarios", value_name = "FILE")]
+    pub scenarios: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -147,6 +151,9 @@ pub fn serve_config(
     if let Some(j) = &args.journal {
         config.journal.file = Some(j.clone());
     }
+    if !args.scenarios.is_empty() {
+        config.scenarios.extend(args.scenarios.iter().cloned());
+    }
     if let Some(a) = args.auth {
         config.auth = match a {
             AuthArg::Lenient => AuthMode::Lenient,
@@ -159,6 +166,18 @@ pub fn serve_config(
 
 fn serve(args: ServeArgs) -> ExitCode {
     let config = match serve_config(&args, std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("avs-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Scenario files may add config (regions, devices): fold it in before binding.
+    let config = match crate::scenario::batch::load_all(&config.scenarios) {
+        Ok(scenarios) => crate::scenario::batch::merged_config(&config, &scenarios),
+        Err(errors) => Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")),
+    };
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("avs-sim: {e}");
@@ -182,6 +201,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         };
         let sim = match crate::server::Sim::new(config, listeners).await {
             Ok(s) => s,
+            Err(e @ crate::server::StartError::Scenario(_)) => {
+                eprintln!("avs-sim: {e}");
+                return ExitCode::from(2);
+            }
             Err(e) => {
                 eprintln!("avs-sim: {e}");
                 return ExitCode::FAILURE;
@@ -255,7 +278,13 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = serve_config(&args.serve, std::env::vars()).map_err(|e| e.to_string());
+    let config = serve_config(&args.serve, std::env::vars())
+        .map_err(|e| e.to_string())
+        .map(|mut c| {
+            // `run` drives its scenarios itself; none start on connect.
+            c.scenarios.clear();
+            c
+        });
     let config = config.and_then(|c| batch::merged_config(&c, &scenarios));
     let config = match config {
         Ok(c) => c,
@@ -297,4 +326,40 @@ fn run(args: RunArgs) -> ExitCode {
     let failed = outcome.results.iter().filter(|r| !r.passed).count();
     println!("avs-sim: {} scenario(s), {failed} failed", outcome.results.len());
     if passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_file_and_environment() {
+        let cli = Cli::try_parse_from([
+            "avs-sim",
+            "serve",
+            "--avs-listen",
+            "127.0.0.1:1",
+            "--auth",
+            "strict",
+            "--scenario",
+            "a.toml",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else { panic!() };
+        let env = [
+            ("AVS_SIM_LISTEN_AVS".to_string(), "127.0.0.1:2".to_string()),
+            ("AVS_SIM_LISTEN_PLAIN".to_string(), "127.0.0.1:3".to_string()),
+        ];
+        let c = serve_config(&args, env).unwrap();
+        assert_eq!(c.listen.avs.port(), 1, "flag beats environment");
+        assert_eq!(c.listen.plain.port(), 3, "environment beats default");
+        assert_eq!(c.auth, AuthMode::Strict);
+        assert_eq!(c.scenarios, vec![PathBuf::from("a.toml")]);
+    }
 }

@@ -26,6 +26,8 @@ pub struct Config {
     /// Extra AVS TLS listeners, one per simulated region, so `SetEndpoint`
     /// can send a device to another local port.
     pub regions: Vec<Region>,
+    /// Scenario files `serve` runs each time one of their devices connects.
+    pub scenarios: Vec<PathBuf>,
 }
 
 /// `lenient` accepts any non-empty token (the token is the device id);
@@ -213,6 +215,7 @@ impl Default for Config {
             journal: JournalConfig::default(),
             devices: Vec::new(),
             regions: Vec::new(),
+            scenarios: Vec::new(),
         }
     }
 }

@@ -40,6 +40,8 @@ pub enum StartError {
     JournalFile(std::path::PathBuf, std::io::Error),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("invalid scenario:\n  {}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Scenario(Vec<crate::scenario::load::Diagnostic>),
 }
 
 /// Every bound socket.
@@ -107,8 +109,9 @@ impl Sim {
             }
             None => (None, None),
         };
+        let library = crate::scenario::batch::load_all(&config.scenarios).map_err(StartError::Scenario)?;
         let journal = Arc::new(Journal::with_file(config.journal.capacity, file_tx));
-        let state = State::new(config, journal);
+        let state = State::with_scenarios(config, journal, crate::scenario::service::Service::new(library));
         let sim = Sim {
             state,
             listeners,
@@ -235,6 +238,7 @@ impl Sim {
             ));
         }
         tasks.spawn(control_loop(state.clone(), listeners.control, tasks.clone()));
+        tasks.spawn(state.scenarios.clone().watch(state.clone()));
         shutdown.await;
         tracing::info!("shutting down: draining open streams");
         state.shutdown.cancel();

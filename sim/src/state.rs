@@ -44,10 +44,21 @@ pub struct State {
     pub listeners: std::sync::RwLock<Vec<ListenerInfo>>,
     /// Cancelled when the simulator starts shutting down.
     pub shutdown: CancellationToken,
+    /// Scenarios `serve` runs when their devices connect.
+    pub scenarios: Arc<crate::scenario::service::Service>,
 }
 
 impl State {
     pub fn new(config: Config, journal: Arc<Journal>) -> Arc<State> {
+        State::with_scenarios(config, journal, Default::default())
+    }
+
+    /// A state whose scenario service holds `scenarios`.
+    pub fn with_scenarios(
+        config: Config,
+        journal: Arc<Journal>,
+        scenarios: crate::scenario::service::Service,
+    ) -> Arc<State> {
         let config = Arc::new(config);
         Arc::new(State {
             devices: Devices::new(config.avs.directive_queue),
@@ -56,6 +67,7 @@ impl State {
             config,
             listeners: Default::default(),
             shutdown: CancellationToken::new(),
+            scenarios: Arc::new(scenarios),
         })
     }
 

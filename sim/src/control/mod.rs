@@ -27,6 +27,8 @@ pub enum ControlError {
     #[error("unknown device {0:?}")]
     UnknownDevice(String),
     #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     Busy(String),
@@ -36,7 +38,7 @@ impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
         let status = match &self {
             ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ControlError::UnknownDevice(_) => StatusCode::NOT_FOUND,
+            ControlError::UnknownDevice(_) | ControlError::NotFound(_) => StatusCode::NOT_FOUND,
             ControlError::Conflict(_) => StatusCode::CONFLICT,
             ControlError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -53,6 +55,9 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/devices/{id}/directives", post(push_directive))
         .route("/api/devices/{id}/conformance", get(conformance))
         .route("/api/journal", get(journal))
+        .route("/api/scenarios", get(scenarios))
+        .route("/api/scenarios/run", post(run_scenario))
+        .route("/api/scenarios/{run}", get(scenario_run))
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,
@@ -161,4 +166,44 @@ async fn journal(
         "latest": state.journal.latest(),
         "evicted": state.journal.evicted(),
     })))
+}
+
+async fn scenarios(AxState(state): AxState<Arc<State>>) -> Json<Value> {
+    Json(state.scenarios.list())
+}
+
+async fn scenario_run(
+    AxState(state): AxState<Arc<State>>,
+    Path(run): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let id: u64 = run
+        .parse()
+        .map_err(|_| ControlError::BadRequest(format!("run id must be a number, got {run:?}")))?;
+    state
+        .scenarios
+        .get(id)
+        .map(Json)
+        .ok_or_else(|| ControlError::NotFound(format!("no scenario run {id}")))
+}
+
+/// `POST /api/scenarios/run` with `{"scenario": "<name or file>"}` → 202 `{"run": id}`.
+async fn run_scenario(
+    AxState(state): AxState<Arc<State>>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ControlError> {
+    let request: Value =
+        serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(format!("body is not valid JSON: {e}")))?;
+    let key = request["scenario"].as_str().ok_or_else(|| {
+        ControlError::BadRequest("scenario must be a string (a loaded scenario's name or file)".into())
+    })?;
+    let index = state
+        .scenarios
+        .find(key)
+        .ok_or_else(|| ControlError::NotFound(format!("no loaded scenario {key:?}")))?;
+    let since = state.journal.latest();
+    let run = state
+        .scenarios
+        .start(&state, index, "api", since)
+        .ok_or_else(|| ControlError::Conflict(format!("scenario {key:?} is already running")))?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "run": run }))))
 }

@@ -28,6 +28,8 @@ pub enum Face {
     Capabilities,
     Control,
     Server,
+    /// Scenario runs started by `serve --scenario` or the control API.
+    Scenario,
 }
 
 impl Face {
@@ -38,6 +40,7 @@ impl Face {
             Face::Capabilities => "capabilities",
             Face::Control => "control",
             Face::Server => "server",
+            Face::Scenario => "scenario",
         }
     }
 }
@@ -59,6 +62,10 @@ pub enum Kind {
     Reset,
     /// Something the simulator refused to do (a push to a full queue, ...).
     Error,
+    /// A scenario step finished.
+    Step,
+    /// A scenario run started or ended.
+    Run,
 }
 
 /// One journal entry.

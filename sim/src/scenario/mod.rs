@@ -13,4 +13,5 @@ pub mod matcher;
 pub mod model;
 pub mod report;
 pub mod runner;
+pub mod service;
 pub mod template;

@@ -4,7 +4,9 @@
 //! device's downchannel queue) and observe the journal: an expectation
 //! waits on the journal's change signal with a deadline on tokio's clock,
 //! never by polling or sleeping. Each journal entry satisfies at most one
-//! expectation. The first failing step ends the scenario.
+//! expectation, across every scenario run on the simulator (so a later run
+//! never re-uses what an earlier one matched). The first failing step ends
+//! the scenario.
 
 use super::matcher::{self, Want};
 use super::model::*;
@@ -60,7 +62,6 @@ type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ()>> + std::marker:
 
 struct Shared {
     vars: Vars,
-    consumed: HashSet<u64>,
     last_match: Option<Arc<Entry>>,
     by_id: HashMap<String, Arc<Entry>>,
     awaited: HashSet<String>,
@@ -107,7 +108,6 @@ pub async fn run(state: Arc<State>, scenario: &Scenario, since: u64, progress: P
         since,
         shared: Mutex::new(Shared {
             vars,
-            consumed: HashSet::new(),
             last_match: None,
             by_id: HashMap::new(),
             awaited: HashSet::new(),
@@ -252,12 +252,13 @@ impl Runner {
             limit: Some(usize::MAX),
             face: None,
         };
-        let consumed = &shared.consumed;
+        drop(shared);
+        let claimed = &self.state.scenarios;
         self.state
             .journal
             .query(&q)
             .into_iter()
-            .filter(|e| !consumed.contains(&e.id))
+            .filter(|e| !claimed.is_claimed(e.id))
             .collect()
     }
 
@@ -290,7 +291,7 @@ impl Runner {
                     .into_iter()
                     .find(|e| e.kind == Kind::Response && e.summary == "200 downchannel open" && region_ok(e));
                 if let Some(e) = opened {
-                    self.shared().consumed.insert(e.id);
+                    self.state.scenarios.claim(e.id);
                     return Some(vec![e.id]);
                 }
                 // Already connected before the scenario began: that counts the first time.
@@ -447,7 +448,7 @@ impl Runner {
         };
         let mut shared = self.shared();
         for h in &hits {
-            shared.consumed.insert(h.id);
+            self.state.scenarios.claim(h.id);
         }
         let first = hits[0].clone();
         for (var, pointer) in &e.capture {

@@ -1,0 +1,203 @@
+//! Scenarios inside a long-running `serve`: each loaded scenario runs every
+//! time one of its devices opens a downchannel (and on demand from the
+//! control API); results go to the journal and to `GET /api/scenarios`.
+
+use super::model::Scenario;
+use super::runner::{self, ScenarioResult, StepResult};
+use crate::journal::{Face, Kind, Record};
+use crate::state::State;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Finished runs kept for the control API.
+const KEPT_RUNS: usize = 200;
+
+/// One run of one scenario.
+#[derive(Debug, Serialize)]
+pub struct Run {
+    pub id: u64,
+    pub scenario: String,
+    pub file: String,
+    /// The device whose connection started it, or `api`.
+    pub trigger: String,
+    pub started_at: String,
+    /// `running`, `passed` or `failed`.
+    pub status: String,
+    pub steps: Vec<StepResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ScenarioResult>,
+}
+
+/// The loaded scenarios and their runs.
+#[derive(Default)]
+pub struct Service {
+    library: Vec<Arc<Scenario>>,
+    runs: Mutex<VecDeque<Arc<Mutex<Run>>>>,
+    /// Scenarios (by index) with a run in progress: one at a time each.
+    active: Mutex<HashSet<usize>>,
+    next_id: AtomicU64,
+    /// Journal entries some expectation has matched already.
+    claimed: Mutex<HashSet<u64>>,
+}
+
+impl Service {
+    pub fn new(library: Vec<Scenario>) -> Service {
+        Service {
+            library: library.into_iter().map(Arc::new).collect(),
+            next_id: AtomicU64::new(1),
+            ..Default::default()
+        }
+    }
+
+    /// Mark a journal entry as matched by an expectation.
+    pub fn claim(&self, id: u64) {
+        self.claimed.lock().expect("claimed lock").insert(id);
+    }
+
+    pub fn is_claimed(&self, id: u64) -> bool {
+        self.claimed.lock().expect("claimed lock").contains(&id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.library.is_empty()
+    }
+
+    /// The loaded scenarios and a summary of every kept run.
+    pub fn list(&self) -> Value {
+        let scenarios: Vec<Value> = self
+            .library
+            .iter()
+            .map(|s| json!({"name": s.name, "file": s.file, "devices": s.devices.iter().map(|a| a.device_id()).collect::<Vec<_>>()}))
+            .collect();
+        let runs: Vec<Value> = self
+            .runs
+            .lock()
+            .expect("runs lock")
+            .iter()
+            .map(|r| {
+                let r = r.lock().expect("run lock");
+                json!({"id": r.id, "scenario": r.scenario, "trigger": r.trigger, "started_at": r.started_at, "status": r.status})
+            })
+            .collect();
+        json!({"scenarios": scenarios, "runs": runs})
+    }
+
+    /// One run in full.
+    pub fn get(&self, id: u64) -> Option<Value> {
+        let runs = self.runs.lock().expect("runs lock");
+        let run = runs.iter().find(|r| r.lock().expect("run lock").id == id)?;
+        Some(json!(&*run.lock().expect("run lock")))
+    }
+
+    /// The index of a scenario by name or file.
+    pub fn find(&self, key: &str) -> Option<usize> {
+        self.library
+            .iter()
+            .position(|s| s.name == key || s.file == key || s.file.ends_with(&format!("/{key}")))
+    }
+
+    /// Start scenario `index` unless it is running; returns the run id.
+    pub fn start(self: &Arc<Self>, state: &Arc<State>, index: usize, trigger: &str, since: u64) -> Option<u64> {
+        if !self.active.lock().expect("active lock").insert(index) {
+            return None;
+        }
+        let scenario = self.library[index].clone();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let run = Arc::new(Mutex::new(Run {
+            id,
+            scenario: scenario.name.clone(),
+            file: scenario.file.clone(),
+            trigger: trigger.to_string(),
+            started_at: crate::clock::wall_rfc3339(),
+            status: "running".into(),
+            steps: Vec::new(),
+            result: None,
+        }));
+        {
+            let mut runs = self.runs.lock().expect("runs lock");
+            if runs.len() == KEPT_RUNS {
+                runs.pop_front();
+            }
+            runs.push_back(run.clone());
+        }
+        state.journal.record(
+            Record::new(
+                Face::Scenario,
+                Kind::Run,
+                format!("scenario {:?} run {id} started", scenario.name),
+            )
+            .body(json!({"run": id, "scenario": scenario.name, "trigger": trigger})),
+        );
+        let (svc, state) = (self.clone(), state.clone());
+        tokio::spawn(async move {
+            let (journal, live) = (state.journal.clone(), run.clone());
+            let progress = Arc::new(move |r: &StepResult| {
+                journal.record(
+                    Record::new(
+                        Face::Scenario,
+                        Kind::Step,
+                        format!(
+                            "run {id} step {} {}",
+                            r.path,
+                            if r.passed { "passed" } else { "failed" }
+                        ),
+                    )
+                    .body(json!({"run": id, "step": r})),
+                );
+                live.lock().expect("run lock").steps.push(r.clone());
+            });
+            let result = runner::run(state.clone(), &scenario, since, progress).await;
+            let verdict = if result.passed { "passed" } else { "failed" };
+            state.journal.record(
+                Record::new(
+                    Face::Scenario,
+                    Kind::Run,
+                    format!("scenario {:?} run {id} {verdict}", scenario.name),
+                )
+                .body(json!({"run": id, "passed": result.passed, "failure": result.failure})),
+            );
+            {
+                let mut r = run.lock().expect("run lock");
+                r.status = verdict.into();
+                r.result = Some(result);
+            }
+            svc.active.lock().expect("active lock").remove(&index);
+        });
+        Some(id)
+    }
+
+    /// Start the scenarios of every device that opens a downchannel, until shutdown.
+    pub async fn watch(self: Arc<Self>, state: Arc<State>) {
+        if self.is_empty() {
+            return;
+        }
+        let mut changes = state.journal.subscribe();
+        let mut seen = state.journal.latest();
+        loop {
+            let q = crate::journal::Query {
+                since: Some(seen),
+                limit: Some(usize::MAX),
+                ..Default::default()
+            };
+            for e in state.journal.query(&q) {
+                seen = e.id;
+                if e.kind != Kind::Response || e.summary != "200 downchannel open" {
+                    continue;
+                }
+                let Some(device) = e.device.as_deref() else { continue };
+                for (i, s) in self.library.iter().enumerate() {
+                    if s.devices.iter().any(|a| a.device_id() == device) {
+                        self.start(&state, i, device, e.id - 1);
+                    }
+                }
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = state.shutdown.cancelled() => return,
+            }
+        }
+    }
+}
