@@ -101,7 +101,7 @@ impl TestSim {
 
     /// Wait (long-polling the control API) until a journal entry matching
     /// `pred` exists among those with `device`; returns it.
-    pub async fn await_entry(&self, device: Option<&str>, pred: impl Fn(&Value) -> bool) -> Value {
+    pub async fn await_entry(&self, device: Option<&str>, mut pred: impl FnMut(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         let mut since = 0u64;
         loop {

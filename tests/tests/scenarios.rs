@@ -254,3 +254,20 @@ async fn check_lists_every_mistake_with_its_location() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// The README's ten-line scenario, taken from the README itself, passes
+/// against the reference device and fails against a broken one.
+#[tokio::test]
+async fn the_readme_example_works_as_written() {
+    let readme = std::fs::read_to_string(library("README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("a toml example") + "```toml\n".len();
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = temp_dir("readme");
+    let file = dir.join("it.toml");
+    std::fs::write(&file, example).unwrap();
+    let ok = run(std::slice::from_ref(&file), &device("--token kitchen")).await;
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    let ko = run(&[file], &device("--token kitchen --misbehave no-software-info")).await;
+    assert_eq!(ko.code, 1, "{}", ko.stdout);
+    assert!(ko.stdout.contains("FAIL 2"), "{}", ko.stdout);
+}

@@ -358,11 +358,13 @@ impl Runner {
             }
         };
         let push = crate::avs::directive::from_request(&request).map_err(|e| failed(e.to_string()))?;
-        let device = self
-            .state
-            .devices
-            .get(&device_id)
-            .ok_or_else(|| failed(format!("device {device_id} is not known")))?;
+        // A device still starting gets the default window to open its downchannel.
+        let connected = self
+            .until(clock::now() + DEFAULT_WITHIN, || {
+                self.state.devices.get(&device_id).filter(|d| d.connected())
+            })
+            .await;
+        let device = connected.ok_or_else(|| failed(format!("{device_id} has no open downchannel to send to")))?;
         let before = self.state.journal.latest();
         device.push(push).map_err(|e| failed(e.to_string()))?;
         // Sent means written to the downchannel: wait for its journal entry.
