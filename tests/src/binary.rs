@@ -24,6 +24,16 @@ pub fn path() -> PathBuf {
     bin
 }
 
+/// Every listener on port 0 (the bound ports are printed).
+pub const PORT_ZERO: [&str; 6] = [
+    "--avs-listen",
+    "127.0.0.1:0",
+    "--plain-listen",
+    "127.0.0.1:0",
+    "--control-listen",
+    "127.0.0.1:0",
+];
+
 /// A running `avs-sim serve`.
 pub struct Served {
     pub child: Child,
@@ -47,15 +57,8 @@ impl Served {
     pub async fn start_in(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut cmd = Command::new(path());
         cmd.current_dir(dir)
-            .args([
-                "serve",
-                "--avs-listen",
-                "127.0.0.1:0",
-                "--plain-listen",
-                "127.0.0.1:0",
-                "--control-listen",
-                "127.0.0.1:0",
-            ])
+            .arg("serve")
+            .args(PORT_ZERO)
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

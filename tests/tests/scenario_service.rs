@@ -97,17 +97,8 @@ async fn an_invalid_scenario_stops_serve_with_exit_2() {
     .unwrap();
     let out = tokio::process::Command::new(avs_sim_tests::binary::path())
         .current_dir(&dir)
-        .args([
-            "serve",
-            "--scenario",
-            "bad.toml",
-            "--avs-listen",
-            "127.0.0.1:0",
-            "--plain-listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", "--scenario", "bad.toml"])
+        .args(avs_sim_tests::binary::PORT_ZERO)
         .output()
         .await
         .unwrap();

@@ -26,14 +26,7 @@ async fn run(files: &[PathBuf], spawn: &str) -> Run {
     cmd.current_dir(&dir)
         .arg("run")
         .args(files)
-        .args([
-            "--avs-listen",
-            "127.0.0.1:0",
-            "--plain-listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-        ])
+        .args(binary::PORT_ZERO)
         .arg("--junit")
         .arg(&junit)
         .args(["--report", "out/report.json", "--spawn", spawn])
