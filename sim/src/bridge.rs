@@ -80,11 +80,21 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let router = crate::public::router(state.clone());
-    let conn2 = conn.clone();
+    let (conn2, state2) = (conn.clone(), state.clone());
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let mut req = req.map(Body::new);
         prepare(&mut req, &conn2);
-        router.clone().oneshot(req)
+        let (router, state, conn) = (router.clone(), state2.clone(), conn2.clone());
+        async move {
+            let (path, headers) = (req.uri().path().to_string(), req.headers().clone());
+            if let Some(resp) = http1_fault(&state, &conn, path, &headers).await? {
+                return Ok(resp);
+            }
+            match router.oneshot(req).await {
+                Ok(resp) => Ok::<_, std::io::Error>(resp),
+                Err(never) => match never {},
+            }
+        }
     });
     let http = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(io), service);
     tokio::pin!(http);
@@ -93,6 +103,67 @@ where
         _ = state.shutdown.cancelled() => {
             http.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(state.config.avs.drain_grace, http).await;
+        }
+    }
+}
+
+/// Fault rules on HTTP/1.1: statuses, delays, holds and token revocation act
+/// as on HTTP/2; stream and connection faults close the connection (the
+/// closest HTTP/1.1 has).
+async fn http1_fault(
+    state: &Arc<State>,
+    conn: &Arc<Connection>,
+    path: String,
+    headers: &http::HeaderMap,
+) -> Result<Option<axum::response::Response>, std::io::Error> {
+    use crate::faults::rule::Action;
+    let face = crate::public::face_of(&path);
+    let token = crate::lwa::tokens::bearer(headers, face == crate::journal::Face::Capabilities).map(str::to_string);
+    let device = token.as_deref().and_then(|t| state.tokens.authenticate(t).ok());
+    let point = crate::faults::Point {
+        face,
+        device: device.as_deref(),
+        path: &path,
+        event: None,
+        connection: conn.sequence(),
+    };
+    let Some(fired) = state.faults.fire(&state.journal, &point, Some(conn.id)) else {
+        return Ok(None);
+    };
+    let error = |status: u16, error: Option<&str>, body: Option<&str>| {
+        let (ct, bytes) = crate::avs::fault::error_body(face, status, error, body);
+        let mut resp = axum::response::Response::new(Body::from(bytes));
+        *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        resp.headers_mut()
+            .insert(http::header::CONTENT_TYPE, ct.parse().expect("static content type"));
+        resp
+    };
+    match &fired.action {
+        Action::Status { status, error: e, body } => Ok(Some(error(*status, e.as_deref(), body.as_deref()))),
+        Action::Delay { .. } => {
+            if let Some(d) = fired.action.delay() {
+                tokio::time::sleep(crate::faults::sample_delay(&d)).await;
+            }
+            Ok(None)
+        }
+        Action::Hold => {
+            conn.closing.cancelled().await;
+            Err(std::io::Error::other("held until the connection closed"))
+        }
+        Action::RevokeToken => {
+            if let (Some(t), Some(d)) = (&token, &device) {
+                state.tokens.revoke(t, d);
+            }
+            Ok(Some(error(403, None, None)))
+        }
+        Action::EndDownchannel => {
+            if let Some(d) = device.as_ref().and_then(|d| state.devices.get(d)) {
+                let _ = d.command(crate::avs::devices::Command::End);
+            }
+            Ok(None)
+        }
+        Action::Reset { .. } | Action::Goaway { .. } => {
+            Err(std::io::Error::other("a fault closed the HTTP/1.1 connection"))
         }
     }
 }

@@ -28,6 +28,11 @@ pub struct Config {
     pub regions: Vec<Region>,
     /// Scenario files `serve` runs each time one of their devices connects.
     pub scenarios: Vec<PathBuf>,
+    /// Seed of fault probabilities (rules may set their own): the same seed
+    /// and traffic give the same fire pattern.
+    pub seed: u64,
+    /// A chaos profile: fault rules active from the start.
+    pub faults: Vec<crate::faults::Rule>,
 }
 
 /// `lenient` accepts any non-empty token (the token is the device id);
@@ -99,6 +104,10 @@ pub struct Avs {
     /// How long open streams may finish after SIGINT/SIGTERM.
     #[serde(with = "crate::duration")]
     pub drain_grace: Duration,
+    /// Send GOAWAY to connections older than this, as AVS does after about an
+    /// hour; "0s" (the default) never does.
+    #[serde(with = "crate::duration")]
+    pub max_connection_age: Duration,
 }
 
 impl Default for Avs {
@@ -109,6 +118,7 @@ impl Default for Avs {
             max_json_bytes: 1024 * 1024,
             directive_queue: 32,
             drain_grace: Duration::from_secs(5),
+            max_connection_age: Duration::ZERO,
         }
     }
 }
@@ -216,6 +226,8 @@ impl Default for Config {
             devices: Vec::new(),
             regions: Vec::new(),
             scenarios: Vec::new(),
+            seed: 0,
+            faults: Vec::new(),
         }
     }
 }
@@ -289,6 +301,11 @@ impl Config {
         }
         if self.journal.capacity == 0 {
             errors.push("journal.capacity: must be at least 1".into());
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if let Err(e) = f.validate() {
+                errors.push(format!("faults[{i}]: {e}"));
+            }
         }
         if self.lwa.expires_in == 0 {
             errors.push("lwa.expires_in: must be positive (the SDK rejects 0)".into());

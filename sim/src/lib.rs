@@ -24,6 +24,7 @@ pub mod config_env;
 pub mod control;
 pub mod device;
 pub mod duration;
+pub mod faults;
 pub mod journal;
 pub mod lwa;
 pub mod public;

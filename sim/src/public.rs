@@ -62,7 +62,8 @@ async fn not_found(req: Request) -> AvsError {
     AvsError::NotFound(format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
-fn face_of(path: &str) -> Face {
+/// The face a request path belongs to.
+pub fn face_of(path: &str) -> Face {
     if path.starts_with("/auth/o2/") {
         Face::Lwa
     } else if path.starts_with("/v1/devices/") {

@@ -46,6 +46,8 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Scenarios `serve` runs when their devices connect.
     pub scenarios: Arc<crate::scenario::service::Service>,
+    /// Installed fault rules.
+    pub faults: crate::faults::Faults,
 }
 
 impl State {
@@ -60,7 +62,13 @@ impl State {
         scenarios: crate::scenario::service::Service,
     ) -> Arc<State> {
         let config = Arc::new(config);
+        let faults = crate::faults::Faults::new(config.seed);
+        for rule in &config.faults {
+            // validate() already accepted every rule.
+            let _ = faults.add(rule.clone());
+        }
         Arc::new(State {
+            faults,
             devices: Devices::new(config.avs.directive_queue),
             tokens: Tokens::new(&config),
             journal,

@@ -177,6 +177,12 @@ impl Device {
         Ok((resp, stream))
     }
 
+    /// Send a bodiless request as given; the response head (body unread).
+    pub async fn raw_request(&mut self, req: Request<()>) -> anyhow::Result<http::Response<h2::RecvStream>> {
+        let (resp, _) = self.send.clone().ready().await?.send_request(req, true)?;
+        Ok(tokio::time::timeout(crate::DEADLINE, resp).await??)
+    }
+
     /// `GET /ping`: the status.
     pub async fn ping(&mut self, path: &str) -> anyhow::Result<u16> {
         Ok(self.call(Method::GET, path, None, Bytes::new()).await?.status)

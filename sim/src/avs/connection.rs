@@ -21,6 +21,10 @@ pub enum CloseReason {
     Superseded,
     /// The simulator is shutting down.
     Shutdown,
+    /// The connection reached `avs.max_connection_age` (AVS does this after about an hour).
+    Age,
+    /// A fault rule asked for GOAWAY.
+    Fault { graceful: bool, code: u32 },
 }
 
 /// A connection from a device (or any client) to an AVS listener.
@@ -35,6 +39,9 @@ pub struct Connection {
     close_reason: OnceLock<CloseReason>,
     last_activity_ms: AtomicU64,
     device: OnceLock<Arc<Device>>,
+    device_seq: OnceLock<u64>,
+    /// The server side of HTTP/2 PINGs, for `flush_barrier`.
+    ping: OnceLock<tokio::sync::Mutex<h2::PingPong>>,
 }
 
 impl Connection {
@@ -48,6 +55,8 @@ impl Connection {
             close_reason: OnceLock::new(),
             last_activity_ms: AtomicU64::new(clock::mono_ms()),
             device: OnceLock::new(),
+            device_seq: OnceLock::new(),
+            ping: OnceLock::new(),
         })
     }
 
@@ -57,7 +66,30 @@ impl Connection {
     }
 
     pub fn bind_device(&self, device: &Arc<Device>) {
-        let _ = self.device.set(device.clone());
+        if self.device.set(device.clone()).is_ok() {
+            let mut d = device.lock();
+            d.connections += 1;
+            let _ = self.device_seq.set(d.connections);
+        }
+    }
+
+    /// Keep the HTTP/2 connection's PING handle (set once after the handshake).
+    pub fn set_ping_pong(&self, pp: h2::PingPong) {
+        let _ = self.ping.set(tokio::sync::Mutex::new(pp));
+    }
+
+    /// Wait until frames queued so far have reached the client: a PING the
+    /// client answers is written after them, so its PONG proves they left.
+    /// Used where a fault must be seen in order (headers, then RST_STREAM).
+    pub async fn flush_barrier(&self) {
+        let Some(pp) = self.ping.get() else { return };
+        let mut pp = pp.lock().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), pp.ping(h2::Ping::opaque())).await;
+    }
+
+    /// Which of its device's connections this is (1-based), once bound.
+    pub fn sequence(&self) -> Option<u64> {
+        self.device_seq.get().copied()
     }
 
     /// Ask the connection to close (GOAWAY, then drain).

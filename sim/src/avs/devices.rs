@@ -28,6 +28,17 @@ pub struct Push {
     pub well_formed: bool,
 }
 
+/// What the downchannel task is asked to do, in order.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Write a directive part.
+    Push(Push),
+    /// End the downchannel cleanly (END_STREAM).
+    End,
+    /// Reset the downchannel stream with this code.
+    Reset(h2::Reason),
+}
+
 /// Why a push was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
@@ -40,7 +51,7 @@ pub enum PushError {
 /// The live downchannel of a device.
 struct DownchannelLink {
     conn: Arc<Connection>,
-    tx: mpsc::Sender<Push>,
+    tx: mpsc::Sender<Command>,
 }
 
 /// An ExceptionEncountered the device sent.
@@ -73,6 +84,8 @@ pub struct DeviceState {
     pub inactive_seconds: Option<u64>,
     pub exceptions: VecDeque<ExceptionRecord>,
     pub conformance: Conformance,
+    /// Connections this device has made (for `when.connection` fault matchers).
+    pub connections: u64,
 }
 
 impl DeviceState {
@@ -119,7 +132,7 @@ impl Device {
     /// Make `conn` this device's downchannel; returns the receiver the
     /// downchannel task drains. An older connection of the device is asked
     /// to go away (one connection per device, as AVS does).
-    pub fn open_downchannel(&self, conn: &Arc<Connection>, queue: usize) -> mpsc::Receiver<Push> {
+    pub fn open_downchannel(&self, conn: &Arc<Connection>, queue: usize) -> mpsc::Receiver<Command> {
         let (tx, rx) = mpsc::channel(queue);
         let old = {
             let mut s = self.lock();
@@ -144,13 +157,23 @@ impl Device {
 
     /// Queue a directive for the downchannel.
     pub fn push(&self, push: Push) -> Result<(), PushError> {
+        self.command(Command::Push(push))
+    }
+
+    /// Queue a command for the downchannel task.
+    pub fn command(&self, command: Command) -> Result<(), PushError> {
         let s = self.lock();
         let link = s.downchannel.as_ref().filter(|d| !d.tx.is_closed());
         let link = link.ok_or_else(|| PushError::NoDownchannel(self.id.to_string()))?;
-        link.tx.try_send(push).map_err(|e| match e {
+        link.tx.try_send(command).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => PushError::QueueFull(self.id.to_string(), link.tx.max_capacity()),
             mpsc::error::TrySendError::Closed(_) => PushError::NoDownchannel(self.id.to_string()),
         })
+    }
+
+    /// The connection carrying the device's downchannel.
+    pub fn connection(&self) -> Option<Arc<Connection>> {
+        self.lock().downchannel.as_ref().map(|d| d.conn.clone())
     }
 
     /// Whether the device has an open downchannel.

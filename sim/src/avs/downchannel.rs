@@ -7,7 +7,7 @@
 //! or a newer downchannel of the same device replaces it.
 
 use crate::avs::connection::Connection;
-use crate::avs::devices::{Device, Push};
+use crate::avs::devices::{Command, Device, Push};
 use crate::avs::multipart::related;
 use crate::avs::respond;
 use crate::journal::{Face, Kind, Record};
@@ -65,13 +65,25 @@ pub async fn serve(
 
     let end = loop {
         tokio::select! {
-            push = rx.recv() => match push {
-                Some(push) => {
+            command = rx.recv() => match command {
+                Some(Command::Push(push)) => {
                     if let Err(e) = write(&state, &conn, &device, &mut send, &boundary, push, stream_id) {
                         break format!("write failed: {e}");
                     }
                 }
-                None => break "replaced by a newer downchannel".to_string(),
+                Some(Command::End) => {
+                    let _ = send.send_data(Bytes::new(), true);
+                    break "ended by a fault".to_string();
+                }
+                Some(Command::Reset(reason)) => {
+                    send.send_reset(reason);
+                    conn.journal(&state, Record::new(Face::Avs, Kind::Reset, format!("RST_STREAM {reason:?} on the downchannel")).stream(stream_id));
+                    break format!("reset with {reason:?}");
+                }
+                None => {
+                    let _ = send.send_data(Bytes::new(), true);
+                    break "replaced by a newer downchannel".to_string();
+                }
             },
             reset = futures::future::poll_fn(|cx| send.poll_reset(cx)) => {
                 break match reset {

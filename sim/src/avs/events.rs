@@ -33,6 +33,8 @@ enum Answer {
     Streaming { send: SendStream<Bytes> },
     /// An error was sent; the rest of the body is drained and dropped.
     Done,
+    /// A fault holds the answer back: drain the body, never answer.
+    Held,
 }
 
 struct Ctx {
@@ -114,20 +116,22 @@ async fn read_and_answer(ctx: &Ctx, mut body: RecvStream, boundary: &str, respon
             }
         };
         let _ = body.flow_control().release_capacity(chunk.len());
-        if matches!(answer, Answer::Done) {
+        if matches!(answer, Answer::Done | Answer::Held) {
             continue;
         }
         match reader.feed(&chunk) {
             Ok(Some(metadata)) => {
                 saw_metadata = true;
-                answer = ctx.on_metadata(&metadata, respond);
+                answer = ctx.on_metadata(&metadata, respond).await;
             }
             Ok(None) => {}
             Err(e) => answer = ctx.fail(answer, respond, &e, saw_metadata),
         }
     }
-    if matches!(answer, Answer::Done) {
-        return;
+    match answer {
+        Answer::Done => return,
+        Answer::Held => return crate::avs::fault::hold(&ctx.conn, respond).await,
+        _ => {}
     }
     match reader.finish() {
         Ok(attachments) => {
@@ -161,7 +165,7 @@ impl Ctx {
     }
 
     /// The JSON part is complete: judge the event and decide the answer.
-    fn on_metadata(&self, metadata: &[u8], respond: &mut SendResponse<Bytes>) -> Answer {
+    async fn on_metadata(&self, metadata: &[u8], respond: &mut SendResponse<Bytes>) -> Answer {
         let event = EventMessage::from_json(metadata);
         let (summary, body) = match &event {
             Ok(ev) => (ev.qualified(), ev.raw.clone()),
@@ -172,11 +176,51 @@ impl Ctx {
         };
         let id = self.request_record(body, &summary);
         self.conn.touch(&self.state, id);
+        if let Ok(ev) = &event {
+            if let Some(answer) = self.event_fault(&ev.qualified(), respond).await {
+                return answer;
+            }
+        }
         let outcome = event.and_then(|ev| system::handle(&self.state, &self.device, &self.conn, &ev, id));
         match outcome {
             Ok(Reply::NoContent) => Answer::NoContentAtEnd,
             Ok(Reply::Directives(directives)) => self.stream_directives(respond, directives),
             Err(e) => self.fail(Answer::Undecided, respond, &e, true),
+        }
+    }
+
+    /// Fault rules keyed on the event's name, decided now that it is known.
+    async fn event_fault(&self, name: &str, respond: &mut SendResponse<Bytes>) -> Option<Answer> {
+        use crate::avs::fault::{self, Next};
+        let point = crate::faults::Point {
+            face: Face::Avs,
+            device: Some(&self.device.id),
+            path: "/v20160207/events",
+            event: Some(name),
+            connection: self.conn.sequence(),
+        };
+        let fired = self
+            .state
+            .faults
+            .fire(&self.state.journal, &point, Some(self.conn.id))?;
+        let next = fault::apply(
+            &self.state,
+            &self.conn,
+            fired,
+            Face::Avs,
+            None,
+            Some(&self.device.id),
+            respond,
+        )
+        .await;
+        match next {
+            Next::Continue => None,
+            Next::Answered => Some(Answer::Done),
+            Next::Hold => Some(Answer::Held),
+            Next::ResetAfter(_, reason) => {
+                respond.send_reset(reason);
+                Some(Answer::Done)
+            }
         }
     }
 
@@ -225,7 +269,7 @@ impl Ctx {
                 send.send_reset(h2::Reason::CANCEL);
                 self.note(Kind::Reset, format!("RST_STREAM CANCEL: {e}"));
             }
-            Answer::Done => {}
+            Answer::Done | Answer::Held => {}
         }
         Answer::Done
     }
@@ -246,7 +290,7 @@ impl Ctx {
                 let e = AvsError::InvalidRequest("event body has no JSON metadata part".into());
                 reject(&self.state, &self.conn, respond, &e, self.stream, Some(&self.device.id));
             }
-            Answer::Done => {}
+            Answer::Done | Answer::Held => {}
         }
     }
 }

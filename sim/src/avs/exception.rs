@@ -27,6 +27,13 @@ pub enum AvsError {
     Internal(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Any status a fault rule asks for, with an optional `payload.code`.
+    #[error("{description}")]
+    Injected {
+        status: u16,
+        code: Option<String>,
+        description: String,
+    },
 }
 
 impl AvsError {
@@ -39,18 +46,35 @@ impl AvsError {
             AvsError::Throttling(_) => StatusCode::TOO_MANY_REQUESTS,
             AvsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AvsError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AvsError::Injected { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         }
     }
 
     /// `payload.code`; AVS documents none for 503.
-    pub fn code(&self) -> Option<&'static str> {
+    pub fn code(&self) -> Option<&str> {
         match self {
+            AvsError::Injected { code: Some(code), .. } => Some(code.as_str()),
+            AvsError::Injected { status, .. } => Self::code_for(*status),
             AvsError::InvalidRequest(_) | AvsError::NotFound(_) => Some("INVALID_REQUEST_EXCEPTION"),
             AvsError::Unauthorized(_) => Some("UNAUTHORIZED_REQUEST_EXCEPTION"),
             AvsError::UnsupportedMediaType(_) => Some("UNSUPPORTED_MEDIA_TYPE"),
             AvsError::Throttling(_) => Some("THROTTLING_EXCEPTION"),
             AvsError::Internal(_) => Some("INTERNAL_SERVICE_EXCEPTION"),
             AvsError::Unavailable(_) => None,
+        }
+    }
+
+    /// The code AVS uses for a status (reference avs.md §6).
+    pub fn code_for(status: u16) -> Option<&'static str> {
+        match status {
+            400 | 404 => Some("INVALID_REQUEST_EXCEPTION"),
+            403 => Some("UNAUTHORIZED_REQUEST_EXCEPTION"),
+            415 => Some("UNSUPPORTED_MEDIA_TYPE"),
+            429 => Some("THROTTLING_EXCEPTION"),
+            500 => Some("INTERNAL_SERVICE_EXCEPTION"),
+            _ => None,
         }
     }
 

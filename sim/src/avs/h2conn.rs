@@ -7,7 +7,9 @@
 //! and a drain deadline once GOAWAY went out.
 
 use crate::avs::connection::{CloseReason, Connection};
+use crate::avs::fault;
 use crate::avs::frames::{FrameObserver, Sniffed};
+use crate::faults::Point;
 use crate::journal::{Face, Kind, Record};
 use crate::state::State;
 use bytes::Bytes;
@@ -58,9 +60,14 @@ where
             return;
         }
     };
+    if let Some(pp) = h2.ping_pong() {
+        conn.set_ping_pong(pp);
+    }
     let router = crate::public::router(state.clone());
     let grace = state.config.avs.drain_grace;
     let mut drain_deadline: Option<crate::clock::Instant> = None;
+    let age = state.config.avs.max_connection_age;
+    let mut age_deadline = (!age.is_zero()).then(|| crate::clock::now() + age);
     let close_note = loop {
         tokio::select! {
             accepted = h2.accept() => match accepted {
@@ -72,13 +79,24 @@ where
                 None => break "connection closed".to_string(),
             },
             _ = conn.closing.cancelled(), if drain_deadline.is_none() => {
-                h2.graceful_shutdown();
                 drain_deadline = Some(crate::clock::now() + grace);
-                let why = match conn.close_reason() {
-                    Some(CloseReason::Superseded) => "the device opened a newer connection",
-                    _ => "the simulator is shutting down",
+                let (why, abrupt) = match conn.close_reason() {
+                    Some(CloseReason::Superseded) => ("the device opened a newer connection".to_string(), None),
+                    Some(CloseReason::Age) => ("the connection reached avs.max_connection_age".to_string(), None),
+                    Some(CloseReason::Fault { graceful: true, .. }) => ("a fault rule".to_string(), None),
+                    Some(CloseReason::Fault { graceful: false, code }) => ("a fault rule (abrupt)".to_string(), Some(h2::Reason::from(code))),
+                    _ => ("the simulator is shutting down".to_string(), None),
                 };
-                conn.journal(&state, Record::new(Face::Avs, Kind::Goaway, format!("GOAWAY NO_ERROR: {why}")));
+                match abrupt {
+                    Some(reason) => h2.abrupt_shutdown(reason),
+                    None => h2.graceful_shutdown(),
+                }
+                let code = abrupt.map_or("NO_ERROR".to_string(), |r| format!("{r:?}"));
+                conn.journal(&state, Record::new(Face::Avs, Kind::Goaway, format!("GOAWAY {code}: {why}")));
+            }
+            _ = sleep_until(age_deadline), if drain_deadline.is_none() => {
+                conn.close(CloseReason::Age);
+                age_deadline = None;
             }
             _ = state.shutdown.cancelled(), if drain_deadline.is_none() && !conn.closing.is_cancelled() => {
                 conn.close(CloseReason::Shutdown);
@@ -107,10 +125,37 @@ async fn route(
     conn: Arc<Connection>,
     router: axum::Router,
     req: Request<h2::RecvStream>,
-    respond: SendResponse<Bytes>,
+    mut respond: SendResponse<Bytes>,
 ) {
+    let path = req.uri().path().to_string();
+    let face = crate::public::face_of(&path);
+    let token = crate::lwa::tokens::bearer(req.headers(), face == Face::Capabilities).map(str::to_string);
+    let device = token.as_deref().and_then(|t| state.tokens.authenticate(t).ok());
+    let point = Point {
+        face,
+        device: device.as_deref(),
+        path: &path,
+        event: None,
+        connection: conn.sequence(),
+    };
+    if let Some(fired) = state.faults.fire(&state.journal, &point, Some(conn.id)) {
+        let next = fault::apply(
+            &state,
+            &conn,
+            fired,
+            face,
+            token.as_deref(),
+            device.as_ref(),
+            &mut respond,
+        )
+        .await;
+        if !matches!(next, fault::Next::Continue) {
+            fault::finish_body(&conn, &next, req.into_body(), &mut respond).await;
+            return;
+        }
+    }
     let method = req.method().clone();
-    match (method, req.uri().path()) {
+    match (method, path.as_str()) {
         (http::Method::GET, "/v20160207/directives") => crate::avs::downchannel::serve(state, conn, req, respond).await,
         (http::Method::POST, "/v20160207/events") => crate::avs::events::serve(state, conn, req, respond).await,
         _ => crate::bridge::serve_h2(router, conn, req, respond).await,

@@ -17,6 +17,7 @@ pub mod downchannel;
 pub mod event;
 pub mod events;
 pub mod exception;
+pub mod fault;
 pub mod frames;
 pub mod h2conn;
 pub mod multipart;

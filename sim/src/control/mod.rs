@@ -55,6 +55,9 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/devices/{id}/directives", post(push_directive))
         .route("/api/devices/{id}/conformance", get(conformance))
         .route("/api/journal", get(journal))
+        .route("/api/faults", get(list_faults).post(add_fault))
+        .route("/api/faults/{id}", axum::routing::delete(remove_fault))
+        .route("/api/devices/{id}/faults", post(fault_now))
         .route("/api/scenarios", get(scenarios))
         .route("/api/scenarios/run", post(run_scenario))
         .route("/api/scenarios/{run}", get(scenario_run))
@@ -206,4 +209,53 @@ async fn run_scenario(
         .start(&state, index, "api", since)
         .ok_or_else(|| ControlError::Conflict(format!("scenario {key:?} is already running")))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run": run }))))
+}
+
+async fn list_faults(AxState(state): AxState<Arc<State>>) -> Json<Value> {
+    Json(json!(state.faults.list()))
+}
+
+/// `POST /api/faults` with a rule (`id`?, `when`, `then`, `times`?) → 201 `{"id"}`.
+async fn add_fault(
+    AxState(state): AxState<Arc<State>>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ControlError> {
+    let rule: crate::faults::Rule =
+        serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(format!("not a fault rule: {e}")))?;
+    let id = state.faults.add(rule).map_err(|e| match e {
+        crate::faults::FaultError::Duplicate(_) => ControlError::Conflict(e.to_string()),
+        crate::faults::FaultError::Invalid(m) => ControlError::BadRequest(m),
+    })?;
+    state
+        .journal
+        .record(Record::new(Face::Control, Kind::Request, format!("fault {id} installed")).body(json!({"id": id})));
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+async fn remove_fault(AxState(state): AxState<Arc<State>>, Path(id): Path<String>) -> Result<StatusCode, ControlError> {
+    if state.faults.remove(&id) {
+        state
+            .journal
+            .record(Record::new(Face::Control, Kind::Request, format!("fault {id} removed")));
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ControlError::NotFound(format!("no fault rule {id:?}")))
+    }
+}
+
+/// `POST /api/devices/{id}/faults` with an action (`goaway`, `end_downchannel`,
+/// `reset`, `revoke_token`): applied to the device's connection right now.
+async fn fault_now(
+    AxState(state): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let action: crate::faults::Action =
+        serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(format!("not a fault action: {e}")))?;
+    if state.devices.get(&id).is_none() {
+        return Err(ControlError::UnknownDevice(id));
+    }
+    let done =
+        crate::avs::fault::apply_now(&state, &Arc::from(id.as_str()), &action).map_err(ControlError::Conflict)?;
+    Ok(Json(json!({ "applied": done })))
 }

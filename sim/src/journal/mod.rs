@@ -66,6 +66,8 @@ pub enum Kind {
     Step,
     /// A scenario run started or ended.
     Run,
+    /// A fault rule fired.
+    Fault,
 }
 
 /// One journal entry.

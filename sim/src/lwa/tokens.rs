@@ -151,6 +151,37 @@ impl Tokens {
         }
     }
 
+    /// Revoke an access token: requests with it get 403 until the device refreshes.
+    pub fn revoke(&self, token: &str, device: &Arc<str>) {
+        let mut store = self.store.lock().expect("token lock poisoned");
+        store
+            .access
+            .entry(token.to_string())
+            .and_modify(|g| g.revoked = true)
+            .or_insert_with(|| Grant {
+                device: device.clone(),
+                expires: None,
+                revoked: true,
+            });
+    }
+
+    /// Revoke every access token of `device` (and, in lenient mode, the device id used as a token).
+    pub fn revoke_device(&self, device: &Arc<str>) {
+        let mut store = self.store.lock().expect("token lock poisoned");
+        for g in store.access.values_mut().filter(|g| &g.device == device) {
+            g.revoked = true;
+        }
+        store
+            .access
+            .entry(device.to_string())
+            .or_insert_with(|| Grant {
+                device: device.clone(),
+                expires: None,
+                revoked: true,
+            })
+            .revoked = true;
+    }
+
     /// Remember a code pair under its device code.
     pub fn add_codepair(&self, device_code: String, pair: CodePair) {
         let mut store = self.store.lock().expect("token lock poisoned");

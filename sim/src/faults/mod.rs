@@ -1,0 +1,327 @@
+//! Fault injection: rules of `when` (a matcher) + `then` (an action) +
+//! `times` (how often), each with an id.
+//!
+//! Rules come from the config's `[[faults]]` (a chaos profile), the control
+//! API and scenario `fault` steps; all live in one `Faults` set. A face asks
+//! `decide` at each decision point (a request's start; for events, once the
+//! event's name is known) and carries out the action itself, because only
+//! it can reset its stream or answer in its protocol's error format. Every
+//! firing is journaled with the rule id. Probabilities draw from a per-rule
+//! generator seeded from the rule's seed (or the config's), so the same
+//! traffic gives the same fire pattern on every run.
+
+pub mod rule;
+
+use crate::clock::{self, Instant};
+use crate::journal::{Face, Kind, Record};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+pub use rule::{Action, Rule, When};
+use serde::Serialize;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What a decision point knows about a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Point<'a> {
+    pub face: Face,
+    pub device: Option<&'a str>,
+    pub path: &'a str,
+    /// `Namespace.Name` once an event's metadata is read; `None` at the request's start.
+    pub event: Option<&'a str>,
+    /// The connection's sequence number among this device's connections (1-based).
+    pub connection: Option<u64>,
+}
+
+/// A rule as installed, with its counters.
+struct Active {
+    rule: Rule,
+    added: Instant,
+    /// Requests that matched `when` (before `nth` and probability).
+    seen: u32,
+    fired: u32,
+    rng: StdRng,
+}
+
+/// A rule as listed by the control API.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub rule: Rule,
+    pub seen: u32,
+    pub fired: u32,
+}
+
+/// A fired fault: the rule id and what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fired {
+    pub rule: String,
+    pub action: Action,
+}
+
+/// Why a rule could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    #[error("a fault rule with id {0:?} exists already")]
+    Duplicate(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Every installed rule.
+pub struct Faults {
+    rules: Mutex<Vec<Active>>,
+    seed: u64,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl Faults {
+    /// An empty set; `seed` is used by rules without their own.
+    pub fn new(seed: u64) -> Faults {
+        Faults {
+            rules: Mutex::new(Vec::new()),
+            seed,
+            next_id: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// Install a rule (an id is made up when it has none); returns the id.
+    pub fn add(&self, mut rule: Rule) -> Result<String, FaultError> {
+        rule.validate().map_err(FaultError::Invalid)?;
+        let mut rules = self.rules.lock().expect("faults lock");
+        let id = match rule.id.take() {
+            Some(id) => id,
+            None => format!(
+                "fault-{}",
+                self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+        };
+        if rules.iter().any(|a| a.rule.id.as_deref() == Some(id.as_str())) {
+            return Err(FaultError::Duplicate(id));
+        }
+        let seed = rule.when.seed.unwrap_or(self.seed) ^ fnv(&id);
+        rule.id = Some(id.clone());
+        rules.push(Active {
+            rule,
+            added: clock::now(),
+            seen: 0,
+            fired: 0,
+            rng: StdRng::seed_from_u64(seed),
+        });
+        Ok(id)
+    }
+
+    /// Remove a rule; whether it existed.
+    pub fn remove(&self, id: &str) -> bool {
+        let mut rules = self.rules.lock().expect("faults lock");
+        let before = rules.len();
+        rules.retain(|a| a.rule.id.as_deref() != Some(id));
+        rules.len() != before
+    }
+
+    pub fn list(&self) -> Vec<Listed> {
+        let rules = self.rules.lock().expect("faults lock");
+        rules
+            .iter()
+            .map(|a| Listed {
+                rule: a.rule.clone(),
+                seen: a.seen,
+                fired: a.fired,
+            })
+            .collect()
+    }
+
+    /// The first rule that fires for `point`, if any (its counters advance).
+    pub fn decide(&self, point: &Point<'_>) -> Option<Fired> {
+        let now = clock::now();
+        let mut rules = self.rules.lock().expect("faults lock");
+        for a in rules.iter_mut() {
+            if !a.rule.when.matches(point) || !in_window(&a.rule.when, a.added, now) {
+                continue;
+            }
+            if a.rule.times.is_some_and(|t| a.fired >= t) {
+                continue;
+            }
+            a.seen += 1;
+            if a.rule.when.nth.is_some_and(|n| a.seen != n) {
+                continue;
+            }
+            if let Some(p) = a.rule.when.probability {
+                if a.rng.random::<f64>() >= p {
+                    continue;
+                }
+            }
+            a.fired += 1;
+            return Some(Fired {
+                rule: a.rule.id.clone().unwrap_or_default(),
+                action: a.rule.then.clone(),
+            });
+        }
+        None
+    }
+
+    /// `decide`, and journal the firing.
+    pub fn fire(&self, journal: &crate::journal::Journal, point: &Point<'_>, connection: Option<u64>) -> Option<Fired> {
+        let fired = self.decide(point)?;
+        let mut record = Record::new(
+            point.face,
+            Kind::Fault,
+            format!("fault {} fired: {}", fired.rule, fired.action.describe()),
+        )
+        .maybe_device(point.device)
+        .body(
+            serde_json::json!({"rule": fired.rule, "action": fired.action, "path": point.path, "event": point.event}),
+        );
+        if let Some(c) = connection {
+            record = record.connection(c);
+        }
+        journal.record(record);
+        Some(fired)
+    }
+}
+
+fn in_window(when: &When, added: Instant, now: Instant) -> bool {
+    let age = now.duration_since(added);
+    when.after.is_none_or(|d| age >= d.0) && when.until.is_none_or(|d| age < d.0)
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Sample a delay action's duration.
+pub fn sample_delay(d: &rule::Delay) -> Duration {
+    let mut rng = rand::rng();
+    match d {
+        rule::Delay::Fixed { ms } => Duration::from_millis(*ms),
+        rule::Delay::Uniform { min_ms, max_ms } => {
+            Duration::from_millis(rng.random_range(*min_ms..=(*max_ms).max(*min_ms)))
+        }
+        rule::Delay::LogNormal { median_ms, sigma } => {
+            // Box–Muller: a standard normal from two uniforms.
+            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
+            let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            Duration::from_secs_f64((*median_ms as f64 / 1000.0) * (sigma * z).exp())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(toml_text: &str) -> Rule {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    fn point(device: &str) -> Point<'_> {
+        Point {
+            face: Face::Avs,
+            device: Some(device),
+            path: "/v20160207/events",
+            event: None,
+            connection: Some(1),
+        }
+    }
+
+    #[test]
+    fn matchers_times_and_nth() {
+        let f = Faults::new(0);
+        f.add(rule(
+            "id = 'third'\n[when]\nnth = 3\n[then]\naction = 'status'\nstatus = 503",
+        ))
+        .unwrap();
+        let fired: Vec<bool> = (0..5).map(|_| f.decide(&point("d")).is_some()).collect();
+        assert_eq!(fired, vec![false, false, true, false, false]);
+        let f = Faults::new(0);
+        f.add(rule(
+            "times = 2\n[when]\ndevice = 'a'\npath = '/v20160207/events'\n[then]\naction = 'status'\nstatus = 429",
+        ))
+        .unwrap();
+        assert!(f.decide(&point("b")).is_none());
+        assert!(f.decide(&point("a")).is_some());
+        assert!(f.decide(&point("a")).is_some());
+        assert!(f.decide(&point("a")).is_none(), "times bounds the firings");
+        assert_eq!(f.list()[0].fired, 2);
+        let id = f.list()[0].rule.id.clone().unwrap();
+        assert!(f.remove(&id));
+        assert!(f.list().is_empty());
+    }
+
+    #[test]
+    fn event_rules_wait_for_the_event_name() {
+        let f = Faults::new(0);
+        f.add(rule(
+            "[when]\nevent = 'System.SoftwareInfo'\n[then]\naction = 'status'\nstatus = 500",
+        ))
+        .unwrap();
+        assert!(f.decide(&point("d")).is_none(), "no event name yet");
+        let mut p = point("d");
+        p.event = Some("System.SynchronizeState");
+        assert!(f.decide(&p).is_none());
+        p.event = Some("System.SoftwareInfo");
+        assert_eq!(
+            f.decide(&p).unwrap().action,
+            Action::Status {
+                status: 500,
+                error: None,
+                body: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_pattern_every_run() {
+        let pattern = |seed: u64| {
+            let f = Faults::new(seed);
+            f.add(rule(
+                "id = 'chaos'\n[when]\nprobability = 0.3\n[then]\naction = 'status'\nstatus = 503",
+            ))
+            .unwrap();
+            (0..200).map(|_| f.decide(&point("d")).is_some()).collect::<Vec<_>>()
+        };
+        assert_eq!(pattern(7), pattern(7));
+        assert_ne!(pattern(7), pattern(8));
+        let hits = pattern(7).iter().filter(|b| **b).count();
+        assert!((30..90).contains(&hits), "{hits} of 200 at p=0.3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_windows() {
+        let f = Faults::new(0);
+        f.add(rule(
+            "[when]\nafter = '10s'\nuntil = '20s'\n[then]\naction = 'status'\nstatus = 503",
+        ))
+        .unwrap();
+        assert!(f.decide(&point("d")).is_none());
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(f.decide(&point("d")).is_some());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(f.decide(&point("d")).is_none());
+    }
+
+    #[test]
+    fn delays_follow_their_distribution() {
+        assert_eq!(
+            sample_delay(&rule::Delay::Fixed { ms: 250 }),
+            Duration::from_millis(250)
+        );
+        for _ in 0..100 {
+            let d = sample_delay(&rule::Delay::Uniform { min_ms: 10, max_ms: 20 });
+            assert!(d >= Duration::from_millis(10) && d <= Duration::from_millis(20));
+        }
+        let mut samples: Vec<Duration> = (0..2001)
+            .map(|_| {
+                sample_delay(&rule::Delay::LogNormal {
+                    median_ms: 100,
+                    sigma: 0.5,
+                })
+            })
+            .collect();
+        samples.sort();
+        let median = samples[1000].as_millis();
+        assert!((70..140).contains(&median), "log-normal median {median} ms");
+    }
+}

@@ -1,0 +1,344 @@
+//! Fault injection, each action observed from an HTTP/2 client as a device
+//! would see it: the status and body, the RST_STREAM code, the GOAWAY code,
+//! a held or delayed answer, a revoked token. Other streams of the same
+//! connection must not notice.
+
+use avs_sim_tests::{DEADLINE, TestSim, event};
+use bytes::Bytes;
+use http::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn add(sim: &TestSim, rule: Value) -> String {
+    let resp = sim
+        .http
+        .post(sim.control("/api/faults"))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+}
+
+async fn now(sim: &TestSim, device: &str, action: Value) -> u16 {
+    let resp = sim
+        .http
+        .post(sim.control(&format!("/api/devices/{device}/faults")))
+        .json(&action)
+        .send()
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
+fn h2_reason(e: &anyhow::Error) -> Option<h2::Reason> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<h2::Error>())
+        .and_then(|e| e.reason())
+}
+
+#[tokio::test]
+async fn status_faults_speak_each_faces_error_format_and_respect_times() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, _dc) = sim.connected("st").await;
+    add(&sim, json!({"id": "throttle", "when": {"path": "/v20160207/events", "device": "st"}, "then": {"action": "status", "status": 429}, "times": 1})).await;
+    let ev = || event("System.SynchronizeState", "X", json!({}));
+    let a = dev
+        .event(&event("System", "SynchronizeState", json!({})), None)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 429);
+    assert_eq!(a.json()["payload"]["code"], "THROTTLING_EXCEPTION");
+    let a = dev
+        .event(&event("System", "SynchronizeState", json!({})), None)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 204, "times = 1: the second event passes");
+    let _ = ev;
+    let fired = sim.await_entry(Some("st"), |e| e["kind"] == "fault").await;
+    assert_eq!(fired["body"]["rule"], "throttle");
+    let (_, list) = sim.get("/api/faults").await;
+    assert_eq!(list[0]["fired"], 1);
+
+    // LWA answers an OAuth error, over HTTP/1.1 too.
+    add(&sim, json!({"when": {"path": "/auth/o2/token"}, "then": {"action": "status", "status": 400, "error": "authorization_pending"}, "times": 1})).await;
+    let resp = sim
+        .http
+        .post(format!("http://{}/auth/o2/token", sim.handle.addrs.plain))
+        .form(&[("grant_type", "device_code"), ("device_code", "d"), ("user_code", "u")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "authorization_pending");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn event_rules_fire_on_the_event_name_only() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, _dc) = sim.connected("ev").await;
+    add(
+        &sim,
+        json!({"when": {"event": "System.SoftwareInfo"}, "then": {"action": "status", "status": 500}}),
+    )
+    .await;
+    assert_eq!(
+        dev.event(&event("System", "SynchronizeState", json!({})), None)
+            .await
+            .unwrap()
+            .status,
+        204
+    );
+    let a = dev
+        .event(&event("System", "SoftwareInfo", json!({"firmwareVersion": "1"})), None)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 500);
+    assert_eq!(a.json()["payload"]["code"], "INTERNAL_SERVICE_EXCEPTION");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn reset_the_events_stream_after_100_bytes_while_the_downchannel_lives() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, mut dc) = sim.connected("rs").await;
+    add(&sim, json!({"when": {"path": "/v20160207/events"}, "then": {"action": "reset", "code": "REFUSED_STREAM", "at": "after_request_bytes", "bytes": 100}, "times": 1})).await;
+    let err = dev
+        .event(&event("System", "SynchronizeState", json!({})), Some(&[0u8; 4000]))
+        .await
+        .unwrap_err();
+    assert_eq!(h2_reason(&err), Some(h2::Reason::REFUSED_STREAM), "{err:#}");
+    // The same connection's downchannel still delivers, and the next event works.
+    sim.push_system("rs", "ResetUserInactivity").await;
+    assert!(dc.next_part(DEADLINE).await.unwrap().is_some());
+    assert_eq!(
+        dev.event(&event("System", "SynchronizeState", json!({})), None)
+            .await
+            .unwrap()
+            .status,
+        204
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn reset_before_and_after_headers() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, _dc) = sim.connected("rh").await;
+    add(
+        &sim,
+        json!({"when": {"path": "/ping"}, "then": {"action": "reset", "code": "INTERNAL_ERROR"}, "times": 1}),
+    )
+    .await;
+    let err = dev.ping("/ping").await.unwrap_err();
+    assert_eq!(h2_reason(&err), Some(h2::Reason::INTERNAL_ERROR), "{err:#}");
+    add(&sim, json!({"when": {"path": "/ping"}, "then": {"action": "reset", "code": "CANCEL", "at": "after_headers"}, "times": 1})).await;
+    let req = http::Request::get("https://localhost/ping")
+        .header("authorization", "Bearer rh")
+        .body(())
+        .unwrap();
+    let resp = dev.raw_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200, "headers went out first");
+    let mut body = resp.into_body();
+    let err = body.data().await.expect("a frame or an error").unwrap_err();
+    assert_eq!(err.reason(), Some(h2::Reason::CANCEL));
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn hold_and_delay() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, _dc) = sim.connected("hd").await;
+    add(
+        &sim,
+        json!({"when": {"path": "/ping"}, "then": {"action": "hold"}, "times": 1}),
+    )
+    .await;
+    let held = tokio::time::timeout(Duration::from_millis(300), dev.ping("/ping")).await;
+    assert!(held.is_err(), "a held ping is never answered");
+    sim.await_entry(Some("hd"), |e| {
+        e["kind"] == "fault" && e["body"]["action"]["action"] == "hold"
+    })
+    .await;
+    add(
+        &sim,
+        json!({"when": {"path": "/v20160207/ping"}, "then": {"action": "delay", "ms": 200}, "times": 1}),
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(dev.ping("/v20160207/ping").await.unwrap(), 204);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "answered after the delay, not before"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn goaway_graceful_now_and_abrupt_with_a_code() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, mut dc) = sim.connected("ga").await;
+    assert_eq!(now(&sim, "ga", json!({"action": "goaway"})).await, 200);
+    assert!(
+        dc.next_part(DEADLINE).await.map(|p| p.is_none()).unwrap_or(true),
+        "the downchannel ends"
+    );
+    let closed = tokio::time::timeout(DEADLINE, &mut dev.closed).await.unwrap().unwrap();
+    assert!(closed.is_ok(), "a graceful GOAWAY closes cleanly: {closed:?}");
+    let g = sim.await_entry(Some("ga"), |e| e["kind"] == "goaway").await;
+    assert!(g["summary"].as_str().unwrap().starts_with("GOAWAY NO_ERROR"), "{g}");
+
+    let (mut dev, _dc) = sim.connected("gb").await;
+    add(&sim, json!({"when": {"device": "gb", "path": "/ping"}, "then": {"action": "goaway", "graceful": false, "code": "ENHANCE_YOUR_CALM"}})).await;
+    let _ = dev.ping("/ping").await;
+    let closed = tokio::time::timeout(DEADLINE, &mut dev.closed).await.unwrap().unwrap();
+    let err = closed.expect_err("an abrupt GOAWAY with an error code");
+    assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn end_or_reset_the_downchannel_now() {
+    let sim = TestSim::start(|_| {}).await;
+    let (_dev, mut dc) = sim.connected("dc1").await;
+    assert_eq!(now(&sim, "dc1", json!({"action": "end_downchannel"})).await, 200);
+    assert!(
+        dc.next_part(DEADLINE).await.unwrap().is_none(),
+        "ended cleanly with END_STREAM"
+    );
+    let (_dev2, mut dc2) = sim.connected("dc2").await;
+    assert_eq!(
+        now(&sim, "dc2", json!({"action": "reset", "code": "INTERNAL_ERROR"})).await,
+        200
+    );
+    let err = dc2.next_part(DEADLINE).await.unwrap_err();
+    assert_eq!(h2_reason(&err), Some(h2::Reason::INTERNAL_ERROR), "{err:#}");
+    assert_eq!(now(&sim, "nobody", json!({"action": "goaway"})).await, 404);
+    assert_eq!(
+        now(&sim, "dc1", json!({"action": "hold"})).await,
+        409,
+        "hold is a rule, not a now-action"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_gets_403_until_the_device_refreshes() {
+    let sim = TestSim::start(|c| {
+        c.devices.push(avs_sim::config::DeviceDecl {
+            id: "tv".into(),
+            token: "tv-1".into(),
+            refresh_token: Some("Atzr|tv".into()),
+        })
+    })
+    .await;
+    let mut dev = sim.h2c_device("tv-1").await;
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+    assert_eq!(now(&sim, "tv", json!({"action": "revoke_token"})).await, 200);
+    assert_eq!(dev.ping("/ping").await.unwrap(), 403);
+    let a = dev
+        .call(
+            Method::POST,
+            "/auth/o2/token",
+            Some("application/x-www-form-urlencoded"),
+            Bytes::from_static(b"grant_type=refresh_token&refresh_token=Atzr%7Ctv"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200);
+    let mut fresh = sim.h2c_device(a.json()["access_token"].as_str().unwrap()).await;
+    assert_eq!(fresh.ping("/ping").await.unwrap(), 204);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_config_chaos_profile_and_connection_age() {
+    let sim = TestSim::start(|c| {
+        c.seed = 7;
+        c.faults.push(
+            toml::from_str("id = 'chaos'\n[when]\npath = '/v20160207/ping'\n[then]\naction = 'status'\nstatus = 503")
+                .unwrap(),
+        );
+        c.avs.max_connection_age = Duration::from_millis(300);
+    })
+    .await;
+    let (mut dev, _dc) = sim.connected("old").await;
+    assert_eq!(dev.ping("/v20160207/ping").await.unwrap(), 503);
+    // The connection is sent GOAWAY once it is older than max_connection_age.
+    let g = sim.await_entry(Some("old"), |e| e["kind"] == "goaway").await;
+    assert!(g["summary"].as_str().unwrap().contains("max_connection_age"), "{g}");
+    let closed = tokio::time::timeout(DEADLINE, &mut dev.closed).await.unwrap().unwrap();
+    assert!(closed.is_ok());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_fire_pattern_over_the_wire() {
+    let pattern = || async {
+        let sim = TestSim::start(|c| c.seed = 42).await;
+        add(&sim, json!({"id": "coin", "when": {"path": "/ping", "probability": 0.5}, "then": {"action": "status", "status": 503}})).await;
+        let mut dev = sim.h2c_device("coin").await;
+        let mut out = Vec::new();
+        for _ in 0..24 {
+            out.push(dev.ping("/ping").await.unwrap());
+        }
+        sim.stop().await;
+        out
+    };
+    let (a, b) = (pattern().await, pattern().await);
+    assert_eq!(a, b);
+    assert!(a.contains(&503) && a.contains(&204), "{a:?}");
+}
+
+#[tokio::test]
+async fn bad_rules_are_refused_with_a_reason() {
+    let sim = TestSim::start(|_| {}).await;
+    for (rule, want) in [
+        (json!({"then": {"action": "explode"}}), "not a fault rule"),
+        (
+            json!({"when": {"probability": 3.0}, "then": {"action": "hold"}}),
+            "probability",
+        ),
+        (
+            json!({"then": {"action": "reset", "code": "NOPE"}}),
+            "not an HTTP/2 error code",
+        ),
+    ] {
+        let resp = sim
+            .http
+            .post(sim.control("/api/faults"))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert!(
+            resp.json::<Value>().await.unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .contains(want),
+            "{want}"
+        );
+    }
+    add(
+        &sim,
+        json!({"id": "x", "then": {"action": "hold"}, "when": {"path": "/nowhere"}}),
+    )
+    .await;
+    let resp = sim
+        .http
+        .post(sim.control("/api/faults"))
+        .json(&json!({"id": "x", "then": {"action": "hold"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let resp = sim.http.delete(sim.control("/api/faults/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let resp = sim.http.delete(sim.control("/api/faults/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    sim.stop().await;
+}
