@@ -43,9 +43,14 @@ async fn run(files: &[PathBuf], spawn: &str) -> Run {
             .as_array()
             .is_some_and(|s| !s.is_empty())
     );
+    let device_output = report["run"]["device_output"].as_str().unwrap_or("").to_string();
     Run {
         code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        // The device's own log follows the run's output, for failures.
+        stdout: format!(
+            "{}\n--- device ---\n{device_output}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
         junit: quick_junit::Report::deserialize_from_str(&junit_text).expect("JUnit XML a CI server can read"),
         junit_text,
     }
@@ -193,16 +198,19 @@ async fn the_whole_library_in_one_run() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
-    files.sort();
-    assert_eq!(files.len(), 7);
+    // first-connect observes the connection handshake: it runs first (or on connect under serve).
+    files.sort_by_key(|p| (!p.ends_with("first-connect.toml"), p.clone()));
+    assert_eq!(files.len(), 13);
     let bin = binary::path().display().to_string();
     let devices = format!(
-        "{bin} device --token kitchen --inactivity-interval 2s & {bin} device --token bedroom & {bin} device --token garage & wait"
+        "{bin} device --token kitchen --inactivity-interval 2s --ping-interval 1s --ping-timeout 1s & \
+         {bin} device --token bedroom & {bin} device --token garage & \
+         {bin} device --token unused --refresh-token 'Atzr|hall' & wait"
     );
     let r = run(&files, &devices).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
-    assert_eq!(r.junit.tests, 7);
-    assert_eq!(r.junit.test_suites.len(), 7, "one testsuite per file");
+    assert_eq!(r.junit.tests, 13);
+    assert_eq!(r.junit.test_suites.len(), 13, "one testsuite per file");
 }
 
 #[tokio::test]
@@ -263,4 +271,83 @@ async fn the_readme_example_works_as_written() {
     let ko = run(&[file], &device("--token kitchen --misbehave no-software-info")).await;
     assert_eq!(ko.code, 1, "{}", ko.stdout);
     assert!(ko.stdout.contains("FAIL 2"), "{}", ko.stdout);
+}
+
+#[tokio::test]
+async fn survive_goaway() {
+    both_ways(
+        "goaway.toml",
+        "--token kitchen",
+        "--token kitchen --misbehave no-reconnect",
+        &["step 3 await_connect failed"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reset_downchannel() {
+    both_ways(
+        "reset-downchannel.toml",
+        "--token kitchen",
+        "--token kitchen --misbehave no-reconnect",
+        &["step 3 await_connect failed", "did not open a downchannel"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn throttled_sync_then_success() {
+    both_ways(
+        "throttled-sync.toml",
+        "--token kitchen",
+        "--token kitchen --misbehave no-reconnect",
+        &["step 3 await_connect failed"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn token_expiry() {
+    both_ways(
+        "token-expiry.toml",
+        "--token unused --refresh-token 'Atzr|hall'",
+        "--token unused --refresh-token 'Atzr|hall' --misbehave no-refresh",
+        &[
+            "step 4 expect failed",
+            "POST /auth/o2/token",
+            "after: expected after step revoke",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ping_silence() {
+    both_ways(
+        "ping-silence.toml",
+        "--token kitchen --ping-interval 1s --ping-timeout 1s",
+        "--token kitchen --ping-interval 1s --ping-timeout 1s --misbehave no-ping",
+        &["step 3 expect failed", "GET /ping"],
+    )
+    .await;
+}
+
+/// Reset, GOAWAY and throttling in one scenario: the same result on every run.
+#[tokio::test]
+async fn chaos_gives_the_same_result_every_run() {
+    let path = library("chaos.toml");
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let r = run(std::slice::from_ref(&path), &device("--token kitchen")).await;
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        let steps: Vec<String> = r
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("  ok") || l.starts_with("  FAIL"))
+            .map(|l| l[..40.min(l.len())].to_string())
+            .collect();
+        outcomes.push(steps);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(outcomes[0].len(), 14);
 }

@@ -153,8 +153,9 @@ pub async fn hold(conn: &Connection, respond: &mut SendResponse<Bytes>) {
     }
 }
 
-/// Apply a connection-wide fault right now (control API and scenarios with `now`).
-pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<String, String> {
+/// Apply a connection-wide fault right now (control API and scenarios with
+/// `now`); returns the journal id of the entry recording it.
+pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u64, String> {
     let d = state
         .devices
         .get(device)
@@ -171,32 +172,31 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<St
             let conn = d
                 .connection()
                 .ok_or_else(|| format!("{device} has no open connection"))?;
-            let code_value = reason(code).map_or(0, u32::from);
-            journal(format!("fault applied now: {}", action.describe()));
+            let id = journal(format!("fault applied now: {}", action.describe()));
             conn.close(CloseReason::Fault {
                 graceful: *graceful,
-                code: code_value,
+                code: reason(code).map_or(0, u32::from),
             });
+            Ok(id)
         }
         Action::EndDownchannel => {
             d.command(Command::End).map_err(|e| e.to_string())?;
-            journal(format!("fault applied now: {}", action.describe()));
+            Ok(journal(format!("fault applied now: {}", action.describe())))
         }
         Action::Reset { code, .. } => {
             let r = reason(code).ok_or_else(|| format!("{code:?} is not an HTTP/2 error code"))?;
             d.command(Command::Reset(r)).map_err(|e| e.to_string())?;
-            journal(format!("fault applied now: RST_STREAM {code} on the downchannel"));
+            Ok(journal(format!(
+                "fault applied now: RST_STREAM {code} on the downchannel"
+            )))
         }
         Action::RevokeToken => {
             state.tokens.revoke_device(device);
-            journal(format!("fault applied now: {}", action.describe()));
+            Ok(journal(format!("fault applied now: {}", action.describe())))
         }
-        other => {
-            return Err(format!(
-                "{} cannot be applied now; install it as a rule",
-                other.describe()
-            ));
-        }
+        other => Err(format!(
+            "{} cannot be applied now; install it as a rule",
+            other.describe()
+        )),
     }
-    Ok(action.describe())
 }

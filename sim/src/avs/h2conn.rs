@@ -150,6 +150,12 @@ async fn route(
         )
         .await;
         if !matches!(next, fault::Next::Continue) {
+            // The request never reaches its handler: journal it here.
+            let record = Record::new(face, Kind::Request, format!("{} {path}", req.method()));
+            let record = record
+                .maybe_device(device.as_deref())
+                .stream(respond.stream_id().as_u32());
+            conn.journal(&state, record);
             fault::finish_body(&conn, &next, req.into_body(), &mut respond).await;
             return;
         }

@@ -255,7 +255,7 @@ async fn fault_now(
     if state.devices.get(&id).is_none() {
         return Err(ControlError::UnknownDevice(id));
     }
-    let done =
+    let journal_id =
         crate::avs::fault::apply_now(&state, &Arc::from(id.as_str()), &action).map_err(ControlError::Conflict)?;
-    Ok(Json(json!({ "applied": done })))
+    Ok(Json(json!({ "applied": action.describe(), "journal_id": journal_id })))
 }

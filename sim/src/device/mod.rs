@@ -40,6 +40,10 @@ pub enum Misbehave {
     DeclareSystem10,
     /// Ignore ResetUserInactivity (keep counting inactivity).
     IgnoreResetInactivity,
+    /// Exit instead of reconnecting when the connection is lost.
+    NoReconnect,
+    /// Never refresh the token after a 403.
+    NoRefresh,
 }
 
 /// Options of `avs-sim device`.
@@ -66,6 +70,9 @@ pub struct DeviceArgs {
     /// Ping after this long without activity (SDK: 5 minutes).
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub ping_interval: Duration,
+    /// Give up on a ping after this long and reconnect (SDK: 30 s).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub ping_timeout: Duration,
     /// UserInactivityReport cadence (SDK: 1 hour).
     #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
     pub inactivity_interval: Duration,
@@ -119,6 +126,8 @@ pub enum Next {
     MoveTo(String),
     /// The token was refused: refresh it, then reconnect.
     Refresh,
+    /// The server refused the session (e.g. SynchronizeState not 2xx): back off, then reconnect.
+    Backoff(String),
     /// Shutting down.
     Stop,
 }
@@ -152,8 +161,17 @@ async fn run(args: DeviceArgs) -> ExitCode {
                 failures = 0;
                 continue;
             }
-            Ok(Next::Refresh) => {
+            Ok(Next::Refresh) if args.misbehave != Some(Misbehave::NoRefresh) => {
+                println!("device: 403: refreshing the token");
                 device.forget_token();
+                failures += 1;
+            }
+            Ok(Next::Refresh) => {
+                println!("device: 403, and not refreshing (--misbehave no-refresh)");
+                failures += 1;
+            }
+            Ok(Next::Backoff(why)) => {
+                println!("device: backing off: {why}");
                 failures += 1;
             }
             Ok(Next::Reconnect(why)) => {
@@ -161,9 +179,13 @@ async fn run(args: DeviceArgs) -> ExitCode {
                 failures = 0;
             }
             Err(e) => {
-                println!("device: connection failed: {e}");
+                println!("device: connection failed: {e:#}");
                 failures += 1;
             }
+        }
+        if args.misbehave == Some(Misbehave::NoReconnect) {
+            println!("device: not reconnecting (--misbehave no-reconnect)");
+            return ExitCode::SUCCESS;
         }
         if args.max_sessions.is_some_and(|m| sessions >= m) {
             return ExitCode::SUCCESS;

@@ -23,6 +23,11 @@ pub struct Device {
     last_activity: Instant,
     /// The messageId reused by `--misbehave duplicate-message-ids`.
     fixed_id: String,
+    /// A SoftwareInfo the cloud has not accepted yet: the SDK retries it
+    /// with backoff until it gets 200/204 (SoftwareInfoSendRequest.cpp).
+    software_info_owed: bool,
+    software_info_failures: usize,
+    software_info_retry: Option<Instant>,
 }
 
 impl Device {
@@ -38,6 +43,9 @@ impl Device {
             capabilities_sent: false,
             last_activity: Instant::now(),
             fixed_id: uuid::Uuid::new_v4().to_string(),
+            software_info_owed: false,
+            software_info_failures: 0,
+            software_info_retry: None,
         }
     }
 
@@ -169,18 +177,60 @@ impl Device {
             match self.send(&mut t, &sync).await? {
                 200 | 204 => {}
                 403 => return Ok(Next::Refresh),
-                other => return Ok(Next::Reconnect(format!("SynchronizeState answered {other}"))),
+                // The SDK retries SynchronizeState with backoff (PostConnectSynchronizer).
+                other => return Ok(Next::Backoff(format!("SynchronizeState answered {other}"))),
             }
         }
         self.serve(&mut t, &mut dc).await
     }
 
+    /// Send the owed SoftwareInfo; on failure schedule a retry with backoff.
+    /// A reset event stream fails that event only, not the connection.
+    async fn send_software_info(&mut self, t: &mut Transport) -> anyhow::Result<Option<Next>> {
+        let fw = if self.misbehaves(Misbehave::BadFirmwareVersion) {
+            "0".to_string()
+        } else {
+            self.args.firmware.clone()
+        };
+        let ev = self.event("System", "SoftwareInfo", json!({"firmwareVersion": fw}), None);
+        match self.send(t, &ev).await {
+            Ok(200 | 204) => {
+                self.software_info_owed = false;
+                self.software_info_failures = 0;
+                self.software_info_retry = None;
+                Ok(None)
+            }
+            Ok(403) => Ok(Some(Next::Refresh)),
+            Ok(_) | Err(_) if !t.is_closed() => {
+                self.software_info_failures += 1;
+                let wait = super::backoff(self.software_info_failures - 1);
+                self.software_info_retry = Some(Instant::now() + wait);
+                println!("device: SoftwareInfo failed; retrying in {wait:?}");
+                Ok(None)
+            }
+            Ok(status) => Ok(Some(Next::Reconnect(format!("SoftwareInfo answered {status}")))),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn serve(&mut self, t: &mut Transport, dc: &mut Downchannel) -> anyhow::Result<Next> {
         let mut last_io = Instant::now();
         let mut next_report = self.last_activity + self.args.inactivity_interval;
+        if self.software_info_owed {
+            if let Some(next) = self.send_software_info(t).await? {
+                return Ok(next);
+            }
+        }
         loop {
             let ping_at = last_io + self.args.ping_interval;
+            let retry_at = self.software_info_retry.unwrap_or(ping_at);
             tokio::select! {
+                _ = tokio::time::sleep_until(retry_at), if self.software_info_retry.is_some() => {
+                    self.software_info_retry = None;
+                    if let Some(next) = self.send_software_info(t).await? {
+                        return Ok(next);
+                    }
+                }
                 part = dc.next() => {
                     last_io = Instant::now();
                     match part? {
@@ -194,7 +244,11 @@ impl Device {
                     }
                 }
                 _ = tokio::time::sleep_until(ping_at), if !self.misbehaves(Misbehave::NoPing) => {
-                    let a = t.call(Method::GET, "/ping", &self.token, None, Bytes::new()).await?;
+                    let ping = t.call(Method::GET, "/ping", &self.token, None, Bytes::new());
+                    let Ok(a) = tokio::time::timeout(self.args.ping_timeout, ping).await else {
+                        return Ok(Next::Reconnect("ping timed out".into()));
+                    };
+                    let a = a?;
                     last_io = Instant::now();
                     match a.status {
                         204 => println!("device: ping -> 204"),
@@ -205,7 +259,9 @@ impl Device {
                 _ = tokio::time::sleep_until(next_report), if !self.misbehaves(Misbehave::NoInactivityReport) => {
                     let secs = self.last_activity.elapsed().as_secs();
                     let ev = self.event("System", "UserInactivityReport", json!({"inactiveTimeInSeconds": secs}), None);
-                    self.send(t, &ev).await?;
+                    if self.send(t, &ev).await? == 403 {
+                        return Ok(Next::Refresh);
+                    }
                     last_io = Instant::now();
                     next_report = Instant::now() + self.args.inactivity_interval;
                 }
@@ -234,8 +290,7 @@ impl Device {
             };
             let payload = json!({"unparsedDirective": unparsed, "error": {"type": "UNEXPECTED_INFORMATION_RECEIVED", "message": "directive is not valid JSON or lacks header fields"}});
             let ev = self.event("System", "ExceptionEncountered", payload, Some(self.context()));
-            self.send(t, &ev).await?;
-            return Ok(None);
+            return Ok((self.send(t, &ev).await? == 403).then_some(Next::Refresh));
         };
         let name = format!(
             "{}.{}",
@@ -249,13 +304,9 @@ impl Device {
             .unwrap_or_default();
         match name.as_str() {
             "System.ReportSoftwareInfo" if !self.misbehaves(Misbehave::NoSoftwareInfo) => {
-                let fw = if self.misbehaves(Misbehave::BadFirmwareVersion) {
-                    "0".to_string()
-                } else {
-                    self.args.firmware.clone()
-                };
-                let ev = self.event("System", "SoftwareInfo", json!({"firmwareVersion": fw}), None);
-                self.send(t, &ev).await?;
+                self.software_info_owed = true;
+                self.software_info_failures = 0;
+                return self.send_software_info(t).await;
             }
             "System.ResetUserInactivity" if !self.misbehaves(Misbehave::IgnoreResetInactivity) => {
                 self.last_activity = Instant::now();

@@ -88,6 +88,11 @@ impl Transport {
         b.body(()).expect("valid request")
     }
 
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_finished()
+    }
+
     /// A request with a whole body, answered whole.
     pub async fn call(
         &mut self,

@@ -39,6 +39,8 @@ struct Scope<'s> {
     devices: HashSet<&'s str>,
     expect_ids: HashSet<String>,
     expects_seen: usize,
+    fault_ids: HashSet<String>,
+    step_ids: HashSet<String>,
 }
 
 /// Check everything `load` could not; adds to `diags`.
@@ -59,7 +61,9 @@ pub fn check(s: &Scenario, diags: &mut Diagnostics<'_>) {
     let mut scope = Scope {
         devices,
         expects_seen: broken.len(),
-        expect_ids: broken,
+        expect_ids: broken.clone(),
+        fault_ids: broken.clone(),
+        step_ids: broken,
     };
     let mut vars = HashSet::new();
     steps(&s.steps, &mut scope, &mut vars, diags);
@@ -145,6 +149,13 @@ fn matchers(
 }
 
 fn one(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags: &mut Diagnostics<'_>) {
+    one_kind(step, scope, vars, diags);
+    if let Some(id) = &step.id {
+        scope.step_ids.insert(id.clone());
+    }
+}
+
+fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags: &mut Diagnostics<'_>) {
     let at = step.span.start;
     match &step.action {
         Action::AwaitConnect(a) => device(&a.device, scope, diags),
@@ -186,6 +197,14 @@ fn one(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags: &m
                 diags.at(at, "`never` needs `within` (the window) and no `count`");
             }
             matchers(&e.fields, at, vars, diags);
+            if let Some(after) = &e.after {
+                if !scope.step_ids.contains(after.get_ref()) {
+                    diags.at(
+                        after.span().start,
+                        format!("after `{}`: no earlier step has that id", after.get_ref()),
+                    );
+                }
+            }
             if let Some(id) = &step.id {
                 scope.expect_ids.insert(id.clone());
             }
@@ -228,6 +247,49 @@ fn one(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags: &m
                 after.extend(mine);
             }
             *vars = after;
+        }
+        Action::Fault(f) => {
+            if let Some(d) = &f.device {
+                device(d, scope, diags);
+            }
+            let rule = crate::faults::Rule {
+                id: None,
+                when: f.when.clone(),
+                then: f.then.clone(),
+                times: f.times,
+            };
+            if let Err(e) = rule.validate() {
+                diags.at(at, e);
+            }
+            if f.now {
+                use crate::faults::Action as A;
+                if f.device.is_none() {
+                    diags.at(at, "`now` acts on a device: give `device`");
+                }
+                if !matches!(
+                    f.then,
+                    A::Goaway { .. } | A::EndDownchannel | A::Reset { .. } | A::RevokeToken
+                ) {
+                    diags.at(
+                        at,
+                        format!(
+                            "{} cannot be applied now; leave out `now` to install it as a rule",
+                            f.then.describe()
+                        ),
+                    );
+                }
+            }
+            if let Some(id) = &step.id {
+                scope.fault_ids.insert(id.clone());
+            }
+        }
+        Action::ClearFault(c) => {
+            if !scope.fault_ids.contains(c.fault.get_ref()) {
+                diags.at(
+                    c.fault.span().start,
+                    format!("clear_fault `{}`: no earlier fault step has that id", c.fault.get_ref()),
+                );
+            }
         }
         Action::ExpectConformance(c) => {
             device(&c.device, scope, diags);

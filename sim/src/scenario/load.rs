@@ -200,6 +200,12 @@ fn step(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Option<Step
         "expect_conformance" => ExpectConformance::deserialize(de())
             .map(|s| (s.name.clone(), s.id.clone(), Action::ExpectConformance(s)))
             .map(reorder),
+        "fault" => FaultStep::deserialize(de())
+            .map(|s| (s.name.clone(), s.id.clone(), Action::Fault(Box::new(s))))
+            .map(reorder),
+        "clear_fault" => ClearFault::deserialize(de())
+            .map(|s| (s.name.clone(), s.id.clone(), Action::ClearFault(s)))
+            .map(reorder),
         "repeat" => {
             let inner = nested(diags);
             Repeat::deserialize(de())
@@ -359,7 +365,8 @@ raw = "{{fw}} is not json"
                 "no earlier expect step has that id",
             ),
             ("name='x'\n[[steps]]\nkind='dance'", "unknown step kind `dance`"),
-            ("name='x'\n[[steps]]\nkind='fault'", "reserved for a later face"),
+            ("name='x'\n[[steps]]\nkind='sns'", "reserved for a later face"),
+            ("name='x'\n[[steps]]\nkind='fault'", "missing field `then`"),
             ("name='x'\n[[steps]]\nduration='1s'", "step has no `kind`"),
             (
                 "name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='expect_conformance'\ndevice='d'\nrule='be_nice'",
@@ -383,6 +390,30 @@ raw = "{{fw}} is not json"
                 "[config]",
             ),
             ("name='x'", "at least one [[steps]]"),
+            (
+                "name='x'\n[[steps]]\nkind='clear_fault'\nfault='nope'",
+                "no earlier fault step has that id",
+            ),
+            (
+                "name='x'\n[[steps]]\nkind='fault'\nnow=true\nthen={action='goaway'}",
+                "`now` acts on a device",
+            ),
+            (
+                "name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='fault'\ndevice='d'\nnow=true\nthen={action='hold'}",
+                "cannot be applied now",
+            ),
+            (
+                "name='x'\n[[steps]]\nkind='fault'\nthen={action='status',status=42}",
+                "not an HTTP status",
+            ),
+            (
+                "name='x'\n[[steps]]\nkind='fault'\nthen={action='boom'}",
+                "unknown variant `boom`",
+            ),
+            (
+                "name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='expect'\ndevice='d'\nevent='A.B'\nafter='later'",
+                "no earlier step has that id",
+            ),
             ("nam='x'\n[[steps]]\nkind='wait'\nduration='1s'", "unknown field `nam`"),
             (
                 "name='x'\n[[steps]]\nkind='wait'\nduration='1s'\nwithin='1s'",
@@ -400,5 +431,23 @@ raw = "{{fw}} is not json"
         let errs = errors("name = 'x'\n[[steps]\nkind='wait'");
         assert_eq!(errs.len(), 1);
         assert!(errs[0].starts_with("s.toml:2:"), "{errs:?}");
+    }
+}
+
+#[cfg(test)]
+mod fault_steps {
+    use super::*;
+
+    #[test]
+    fn fault_and_clear_fault_parse() {
+        let s = parse(
+            "name='f'\n[[devices]]\nname='d'\n[[steps]]\nkind='fault'\nid='slow'\ndevice='d'\nwhen={path='/ping'}\nthen={action='delay',ms=5}\ntimes=2\nduration='1m'\n[[steps]]\nkind='clear_fault'\nfault='slow'",
+            "f.toml",
+        )
+        .unwrap();
+        let Action::Fault(f) = &s.steps[0].action else { panic!() };
+        assert_eq!(f.times, Some(2));
+        assert_eq!(f.when.path.as_deref(), Some("/ping"));
+        assert!(matches!(s.steps[1].action, Action::ClearFault(_)));
     }
 }

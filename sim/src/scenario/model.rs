@@ -93,6 +93,8 @@ pub enum Action {
     Repeat(Repeat, Vec<Step>),
     Parallel(Vec<Step>),
     ExpectConformance(ExpectConformance),
+    Fault(Box<FaultStep>),
+    ClearFault(ClearFault),
 }
 
 impl Action {
@@ -106,12 +108,14 @@ impl Action {
             Action::Repeat(..) => "repeat",
             Action::Parallel(_) => "parallel",
             Action::ExpectConformance(_) => "expect_conformance",
+            Action::Fault(_) => "fault",
+            Action::ClearFault(_) => "clear_fault",
         }
     }
 }
 
 /// Step kinds later faces add; the format reserves their names.
-pub const RESERVED_KINDS: &[&str] = &["fault", "smart_home", "sns"];
+pub const RESERVED_KINDS: &[&str] = &["smart_home", "sns"];
 
 /// Every step kind, for error messages.
 pub const KINDS: &[&str] = &[
@@ -123,6 +127,8 @@ pub const KINDS: &[&str] = &[
     "repeat",
     "parallel",
     "expect_conformance",
+    "fault",
+    "clear_fault",
 ];
 
 /// Wait for a device to open its downchannel.
@@ -212,6 +218,12 @@ pub struct Expect {
     /// Variables to set from the (first) match: name → JSON pointer.
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
+    /// Only what arrived after the step with this `id` finished.
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    /// Only what arrived on the connection the device's latest `await_connect` saw.
+    #[serde(default)]
+    pub same_connection: bool,
 }
 
 /// Copy a value from a matched entry into a variable.
@@ -294,4 +306,40 @@ pub struct ExpectConformance {
     pub verdict: Option<Spanned<String>>,
     #[serde(default)]
     pub within: Option<Dur>,
+}
+
+/// Install a fault rule (or, with `now`, apply a connection fault at once).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultStep {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Also the rule's id, for `clear_fault`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The device the rule is about (fills `when.device`), or the one `now` acts on.
+    #[serde(default)]
+    pub device: Option<Spanned<String>>,
+    #[serde(default)]
+    pub when: crate::faults::When,
+    pub then: crate::faults::Action,
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// Remove the rule after this long (it is removed at the scenario's end anyway).
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    /// Apply the action to the device's connection now instead of installing a rule.
+    #[serde(default)]
+    pub now: bool,
+}
+
+/// Remove a rule an earlier `fault` step installed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClearFault {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub fault: Spanned<String>,
 }

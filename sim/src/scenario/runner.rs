@@ -65,9 +65,13 @@ struct Shared {
     last_match: Option<Arc<Entry>>,
     by_id: HashMap<String, Arc<Entry>>,
     awaited: HashSet<String>,
-    /// Per device, where its window starts when that is earlier than the
-    /// scenario (a device already connected: from its downchannel opening).
-    since_by_device: HashMap<String, u64>,
+
+    /// Fault rules this run installed; removed when it ends.
+    faults: Vec<String>,
+    /// The journal's newest id when each step with an `id` finished (for `after`).
+    marks: HashMap<String, u64>,
+    /// Per device, the connection its latest `await_connect` saw.
+    connections: HashMap<String, u64>,
     results: Vec<StepResult>,
 }
 
@@ -111,13 +115,19 @@ pub async fn run(state: Arc<State>, scenario: &Scenario, since: u64, progress: P
             last_match: None,
             by_id: HashMap::new(),
             awaited: HashSet::new(),
-            since_by_device: HashMap::new(),
+
+            faults: Vec::new(),
+            marks: HashMap::new(),
+            connections: HashMap::new(),
             results: Vec::new(),
         }),
         progress,
     };
     let outcome = runner.steps(&scenario.steps, "").await;
     let shared = runner.shared.into_inner().expect("runner lock");
+    for id in &shared.faults {
+        runner.state.faults.remove(id);
+    }
     let failure = shared
         .results
         .iter()
@@ -188,7 +198,12 @@ impl Runner {
                 failure,
             };
             (self.progress)(&result);
-            self.shared().results.push(result);
+            let mut shared = self.shared();
+            if let Some(id) = &step.id {
+                shared.marks.insert(id.clone(), self.state.journal.latest());
+            }
+            shared.results.push(result);
+            drop(shared);
             if passed { Ok(()) } else { Err(()) }
         })
     }
@@ -218,6 +233,8 @@ impl Runner {
                 None => "repeat until".into(),
             },
             Action::Parallel(_) => "in parallel".into(),
+            Action::Fault(f) => format!("fault: {}{}", f.then.describe(), if f.now { " now" } else { "" }),
+            Action::ClearFault(c) => format!("clear fault {}", c.fault.get_ref()),
             Action::ExpectConformance(c) => format!(
                 "{} of {} is {}",
                 c.rule.get_ref(),
@@ -238,21 +255,27 @@ impl Runner {
                 Ok(Vec::new())
             }
             Action::ExpectConformance(c) => self.conformance(c).await,
+            Action::Fault(f) => self.fault(f, id),
+            Action::ClearFault(c) => {
+                let fault = c.fault.get_ref();
+                if self.state.faults.remove(fault) {
+                    Ok(Vec::new())
+                } else {
+                    Err(failed(format!("no fault rule {fault:?} to clear")))
+                }
+            }
             Action::Repeat(..) | Action::Parallel(_) => unreachable!("handled in step"),
         }
     }
 
     /// Entries of `device` after the scenario start not yet used by a step.
     fn fresh(&self, device: &str) -> Vec<Arc<Entry>> {
-        let shared = self.shared();
-        let since = shared.since_by_device.get(device).copied().unwrap_or(self.since);
         let q = Query {
             device: Some(device.to_string()),
-            since: Some(since),
+            since: Some(self.since),
             limit: Some(usize::MAX),
             face: None,
         };
-        drop(shared);
         let claimed = &self.state.scenarios;
         self.state
             .journal
@@ -302,16 +325,56 @@ impl Runner {
                                 .as_deref()
                                 .is_none_or(|r| d.lock().region.as_deref() == Some(r))
                     });
-                connected.then(|| self.anchor_at_connection(&device))
+                // Its journal entry is written just after the link opens: wait for it, and
+                // claim it so a later await_connect needs a new connection.
+                let entry = connected.then(|| self.connection_entry(&device)).flatten()?;
+                self.state.scenarios.claim(entry);
+                Some(vec![entry])
             })
             .await;
         let where_ = a.region.as_ref().map(|r| format!(" in region {r}")).unwrap_or_default();
-        found.ok_or_else(|| failed(format!("{device} did not open a downchannel{where_} in time")))
+        let ids = found.ok_or_else(|| failed(format!("{device} did not open a downchannel{where_} in time")))?;
+        if let Some(conn) = ids
+            .first()
+            .and_then(|id| self.state.journal.get(*id))
+            .and_then(|e| e.connection)
+        {
+            self.shared().connections.insert(device, conn);
+        }
+        Ok(ids)
     }
 
-    /// A device connected before the scenario: its window starts at its
-    /// downchannel opening, so what it sent since (SynchronizeState) counts.
-    fn anchor_at_connection(&self, device: &str) -> Vec<u64> {
+    fn fault(&self, f: &FaultStep, id: Option<&str>) -> Result<Vec<u64>, Failed> {
+        let device = f.device.as_ref().map(|d| self.device(d.get_ref()));
+        if f.now {
+            let device: Arc<str> = device.unwrap_or_default().into();
+            let id = crate::avs::fault::apply_now(&self.state, &device, &f.then).map_err(failed)?;
+            return Ok(vec![id]);
+        }
+        let mut when = f.when.clone();
+        if when.device.is_none() {
+            when.device = device;
+        }
+        let rule = crate::faults::Rule {
+            id: id.map(str::to_string),
+            when,
+            then: f.then.clone(),
+            times: f.times,
+        };
+        let installed = self.state.faults.add(rule).map_err(|e| failed(e.to_string()))?;
+        self.shared().faults.push(installed.clone());
+        if let Some(d) = f.duration {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(d.0).await;
+                state.faults.remove(&installed);
+            });
+        }
+        Ok(Vec::new())
+    }
+
+    /// The journal id of the device's current downchannel opening.
+    fn connection_entry(&self, device: &str) -> Option<u64> {
         let q = Query {
             device: Some(device.to_string()),
             limit: Some(usize::MAX),
@@ -324,15 +387,7 @@ impl Runner {
             .into_iter()
             .rev()
             .find(|e| e.summary == "200 downchannel open");
-        match opened {
-            Some(e) => {
-                if e.id <= self.since {
-                    self.shared().since_by_device.insert(device.to_string(), e.id);
-                }
-                vec![e.id]
-            }
-            None => Vec::new(),
-        }
+        opened.map(|e| e.id)
     }
 
     async fn send(&self, s: &Send) -> Result<Vec<u64>, Failed> {
@@ -390,12 +445,21 @@ impl Runner {
         };
         let window = e.within.map_or(DEFAULT_WITHIN, |d| d.0);
         let deadline = clock::now() + window;
+        let floor = e
+            .after
+            .as_ref()
+            .and_then(|a| self.shared().marks.get(a.get_ref()).copied())
+            .unwrap_or(0);
+        let connection = if e.same_connection {
+            self.shared().connections.get(&want.device).copied()
+        } else {
+            None
+        };
         let matching = || {
             let vars = self.shared().vars.clone();
-            self.fresh(&want.device)
-                .into_iter()
-                .filter(|x| want.matches(x, &vars))
-                .collect::<Vec<_>>()
+            let fresh = self.fresh(&want.device).into_iter().filter(|x| x.id > floor);
+            let fresh = fresh.filter(|x| connection.is_none_or(|c| x.connection == Some(c)));
+            fresh.filter(|x| want.matches(x, &vars)).collect::<Vec<_>>()
         };
         if e.never {
             tokio::time::sleep_until(deadline).await;
@@ -435,12 +499,28 @@ impl Runner {
                 None => {
                     let vars = self.shared().vars.clone();
                     let fresh = self.fresh(&want.device);
-                    let near = matcher::near_misses(&want, fresh.iter().map(|a| a.as_ref()), &vars, 3);
-                    let text = format!(
+                    let mut near = matcher::near_misses(&want, fresh.iter().map(|a| a.as_ref()), &vars, 3);
+                    if let Some(after) = e.after.as_ref().filter(|_| floor > 0) {
+                        for n in near.iter_mut().filter(|n| n.journal_id <= floor) {
+                            n.misses.insert(
+                                0,
+                                matcher::Miss {
+                                    what: "after".into(),
+                                    expected: format!("after step {} (journal #{floor})", after.get_ref()),
+                                    actual: format!("journal #{}", n.journal_id),
+                                },
+                            );
+                        }
+                    }
+                    let mut text = format!(
                         "no match within {}: {}",
                         crate::duration::format(window),
                         matcher::render(&want, &near)
                     );
+                    // Faults that fired for the device explain many a miss.
+                    for f in fresh.iter().filter(|e| e.kind == Kind::Fault) {
+                        text.push_str(&format!("  fault: journal #{} {}\n", f.id, f.summary));
+                    }
                     return Err(Failed {
                         text,
                         ids: near.iter().map(|n| n.journal_id).collect(),
