@@ -165,5 +165,9 @@ async fn http1_fault(
         Action::Reset { .. } | Action::Goaway { .. } => {
             Err(std::io::Error::other("a fault closed the HTTP/1.1 connection"))
         }
+        byte_level => {
+            crate::faults::io::shape(&conn.shaping, byte_level);
+            Ok(None)
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::avs::connection::Connection;
 use crate::config::Config;
+use crate::faults::io::{Shaped, Shaping};
 use crate::journal::{FileWriter, Journal};
 use crate::state::{ListenerInfo, State};
 use crate::tls::CertPaths;
@@ -275,23 +276,58 @@ async fn accept_loop(
             _ = state.shutdown.cancelled() => return,
         };
         let _ = tcp.set_nodelay(true);
+        let Some(shaping) = connection_faults(&state, &tcp, tls.is_some()) else {
+            continue;
+        };
+        let tcp = Shaped::new(tcp, shaping.clone());
         let (state, info, tls, t) = (state.clone(), info.clone(), tls.clone(), tasks.clone());
         tasks.spawn(async move {
             match tls {
-                Some(tls) => serve_tls(state, tcp, peer, info, tls, t).await,
-                None => serve_plain(state, tcp, peer, info, t).await,
+                Some(tls) => serve_tls(state, tcp, peer, info, tls, t, shaping).await,
+                None => serve_plain(state, tcp, peer, info, t, shaping).await,
             }
         });
     }
 }
 
+/// Connection-level fault rules (`when.face = "server"`), decided at accept.
+/// `None` when the connection is refused on the spot (reset, TLS failure).
+fn connection_faults(state: &State, tcp: &TcpStream, tls: bool) -> Option<Arc<Shaping>> {
+    use crate::faults::Action;
+    let shaping = Arc::new(Shaping::default());
+    let point = crate::faults::Point {
+        face: crate::journal::Face::Server,
+        device: None,
+        path: "",
+        event: None,
+        connection: None,
+    };
+    let Some(fired) = state.faults.fire(&state.journal, &point, None) else {
+        return Some(shaping);
+    };
+    match fired.action {
+        Action::TcpReset => {
+            // SO_LINGER 0, then drop: the client sees a reset.
+            let _ = tcp.set_zero_linger();
+            None
+        }
+        // Closing before the handshake completes fails it for the client.
+        Action::TlsFail if tls => None,
+        ref other => {
+            crate::faults::io::shape(&shaping, other);
+            Some(shaping)
+        }
+    }
+}
+
 async fn serve_tls(
     state: Arc<State>,
-    tcp: TcpStream,
+    tcp: Shaped,
     peer: SocketAddr,
     info: ListenerInfo,
     tls: TlsAcceptor,
     tasks: TaskTracker,
+    shaping: Arc<Shaping>,
 ) {
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
         Ok(Ok(s)) => s,
@@ -299,10 +335,17 @@ async fn serve_tls(
         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    serve_protocol(state, stream, peer, info, h2, tasks).await;
+    serve_protocol(state, stream, peer, info, h2, tasks, shaping).await;
 }
 
-async fn serve_plain(state: Arc<State>, mut tcp: TcpStream, peer: SocketAddr, info: ListenerInfo, tasks: TaskTracker) {
+async fn serve_plain(
+    state: Arc<State>,
+    mut tcp: Shaped,
+    peer: SocketAddr,
+    info: ListenerInfo,
+    tasks: TaskTracker,
+    shaping: Arc<Shaping>,
+) {
     // Prior-knowledge h2c starts with the preface; anything else is HTTP/1.1.
     let mut prefix = Vec::with_capacity(PREFACE.len());
     let mut buf = [0u8; 24];
@@ -313,7 +356,7 @@ async fn serve_plain(state: Arc<State>, mut tcp: TcpStream, peer: SocketAddr, in
         }
     }
     let h2 = prefix == PREFACE;
-    serve_protocol(state, Rewind::new(prefix, tcp), peer, info, h2, tasks).await;
+    serve_protocol(state, Rewind::new(prefix, tcp), peer, info, h2, tasks, shaping).await;
 }
 
 async fn serve_protocol<IO>(
@@ -323,10 +366,11 @@ async fn serve_protocol<IO>(
     info: ListenerInfo,
     h2: bool,
     tasks: TaskTracker,
+    shaping: Arc<Shaping>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Connection::new(info, peer, if h2 { "h2" } else { "http/1.1" });
+    let conn = Connection::new(info, peer, if h2 { "h2" } else { "http/1.1" }, shaping);
     conn.journal_open(&state);
     if h2 {
         crate::avs::h2conn::serve(state, conn, io, tasks).await;

@@ -342,3 +342,130 @@ async fn bad_rules_are_refused_with_a_reason() {
     assert_eq!(resp.status(), 404);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn connection_level_rules_reset_or_fail_tls_at_accept() {
+    let sim = TestSim::start(|_| {}).await;
+    add(
+        &sim,
+        json!({"when": {"face": "server"}, "then": {"action": "tcp_reset"}, "times": 1}),
+    )
+    .await;
+    // The h2 client handshake only writes; the reset shows on first use.
+    let mut dev = avs_sim_tests::device::Device::h2c(sim.handle.addrs.plain, "r")
+        .await
+        .unwrap();
+    assert!(dev.ping("/ping").await.is_err());
+    let closed = tokio::time::timeout(DEADLINE, &mut dev.closed).await.unwrap().unwrap();
+    let err = closed.expect_err("reset at accept");
+    assert_eq!(
+        err.get_io().map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionReset),
+        "{err:?}"
+    );
+    let mut dev = avs_sim_tests::device::Device::h2c(sim.handle.addrs.plain, "r")
+        .await
+        .unwrap();
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204, "times = 1");
+    add(
+        &sim,
+        json!({"when": {"face": "server"}, "then": {"action": "tls_fail"}, "times": 1}),
+    )
+    .await;
+    let err = avs_sim_tests::device::Device::tls(sim.handle.addrs.avs, &sim.handle.ca, "t")
+        .await
+        .err()
+        .expect("TLS fails");
+    assert!(
+        format!("{err:#}").to_lowercase().contains("eof") || format!("{err:#}").contains("reset"),
+        "{err:#}"
+    );
+    assert!(
+        avs_sim_tests::device::Device::tls(sim.handle.addrs.avs, &sim.handle.ca, "t")
+            .await
+            .is_ok()
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn latency_stall_and_bandwidth_slow_the_device_down() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, mut dc) = sim.connected("slow").await;
+    assert_eq!(
+        now(&sim, "slow", json!({"action": "latency", "ms": 200, "jitter_ms": 20})).await,
+        200
+    );
+    let started = tokio::time::Instant::now();
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "latency applies to what the device receives"
+    );
+    assert_eq!(now(&sim, "slow", json!({"action": "latency", "ms": 0})).await, 200);
+
+    assert_eq!(now(&sim, "slow", json!({"action": "stall", "ms": 300})).await, 200);
+    let started = tokio::time::Instant::now();
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "nothing moves during a stall"
+    );
+
+    assert_eq!(
+        now(&sim, "slow", json!({"action": "bandwidth", "bytes_per_second": 20000})).await,
+        200
+    );
+    let big = "x".repeat(10_000);
+    let started = tokio::time::Instant::now();
+    let (status, _) = sim
+        .push(
+            "slow",
+            json!({"namespace": "Speaker", "name": "SetVolume", "payload": {"pad": big}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let part = dc.next_part(DEADLINE).await.unwrap().unwrap();
+    assert!(part.body.len() > 10_000);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "10 kB at 20 kB/s takes about half a second"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn close_after_bytes_and_reset_now() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, mut dc) = sim.connected("cut").await;
+    assert_eq!(
+        now(&sim, "cut", json!({"action": "close_after", "bytes": 100})).await,
+        200
+    );
+    let big = "y".repeat(2_000);
+    sim.push(
+        "cut",
+        json!({"namespace": "Speaker", "name": "SetVolume", "payload": {"pad": big}}),
+    )
+    .await;
+    let cut = dc.next_part(DEADLINE).await;
+    assert!(
+        !matches!(cut, Ok(Some(_))),
+        "the directive never arrives whole: {cut:?}"
+    );
+    tokio::time::timeout(DEADLINE, &mut dev.closed)
+        .await
+        .expect("the connection ends")
+        .unwrap()
+        .ok();
+
+    let (mut dev, _dc) = sim.connected("rst").await;
+    assert_eq!(now(&sim, "rst", json!({"action": "tcp_reset"})).await, 200);
+    let closed = tokio::time::timeout(DEADLINE, &mut dev.closed)
+        .await
+        .expect("the connection ends")
+        .unwrap();
+    let err = closed.expect_err("a reset is an error for the client");
+    assert!(err.is_io(), "{err:?}");
+    sim.stop().await;
+}

@@ -42,10 +42,17 @@ pub struct Connection {
     device_seq: OnceLock<u64>,
     /// The server side of HTTP/2 PINGs, for `flush_barrier`.
     ping: OnceLock<tokio::sync::Mutex<h2::PingPong>>,
+    /// Byte-level faults on this connection's socket.
+    pub shaping: Arc<crate::faults::io::Shaping>,
 }
 
 impl Connection {
-    pub fn new(listener: ListenerInfo, peer: SocketAddr, protocol: &'static str) -> Arc<Connection> {
+    pub fn new(
+        listener: ListenerInfo,
+        peer: SocketAddr,
+        protocol: &'static str,
+        shaping: Arc<crate::faults::io::Shaping>,
+    ) -> Arc<Connection> {
         Arc::new(Connection {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             listener,
@@ -57,6 +64,7 @@ impl Connection {
             device: OnceLock::new(),
             device_seq: OnceLock::new(),
             ping: OnceLock::new(),
+            shaping,
         })
     }
 
@@ -166,7 +174,7 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
             tls: true,
         };
-        let conn = Connection::new(info, "127.0.0.1:2".parse().unwrap(), "h2");
+        let conn = Connection::new(info, "127.0.0.1:2".parse().unwrap(), "h2", Default::default());
         let device = state.devices.get_or_create(&Arc::from("quiet"));
         conn.bind_device(&device);
         let _rx = device.open_downchannel(&conn, 4);

@@ -121,6 +121,17 @@ pub async fn apply(
             let _ = crate::avs::respond::error(respond, &e);
             Next::Answered
         }
+        ref byte_level => {
+            crate::faults::io::shape(&conn.shaping, byte_level);
+            if matches!(byte_level, Action::TcpReset | Action::TlsFail) {
+                // Make the socket move so the reset happens now.
+                let conn = conn.clone();
+                tokio::spawn(async move { conn.flush_barrier().await });
+                Next::Hold
+            } else {
+                Next::Continue
+            }
+        }
     }
 }
 
@@ -193,6 +204,21 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
         Action::RevokeToken => {
             state.tokens.revoke_device(device);
             Ok(journal(format!("fault applied now: {}", action.describe())))
+        }
+        Action::Latency { .. }
+        | Action::Bandwidth { .. }
+        | Action::Stall { .. }
+        | Action::CloseAfter { .. }
+        | Action::TcpReset => {
+            let conn = d
+                .connection()
+                .ok_or_else(|| format!("{device} has no open connection"))?;
+            crate::faults::io::shape(&conn.shaping, action);
+            let id = journal(format!("fault applied now: {}", action.describe()));
+            if matches!(action, Action::TcpReset) {
+                tokio::spawn(async move { conn.flush_barrier().await });
+            }
+            Ok(id)
         }
         other => Err(format!(
             "{} cannot be applied now; install it as a rule",

@@ -10,6 +10,7 @@
 //! generator seeded from the rule's seed (or the config's), so the same
 //! traffic gives the same fire pattern on every run.
 
+pub mod io;
 pub mod rule;
 
 use crate::clock::{self, Instant};

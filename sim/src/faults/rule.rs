@@ -62,6 +62,10 @@ fn ser_dur<S: Serializer>(d: &Option<Dur>, s: S) -> Result<S::Ok, S::Error> {
 impl When {
     /// Whether the request's identity fits (counters and chance aside).
     pub fn matches(&self, p: &super::Point<'_>) -> bool {
+        // Connection-level decisions (at accept) only consider rules that ask for them.
+        if (p.face == Face::Server) != (self.face == Some(Face::Server)) {
+            return false;
+        }
         self.face.is_none_or(|f| f == p.face)
             && self.device.as_deref().is_none_or(|d| p.device == Some(d))
             && self.path.as_deref().is_none_or(|x| x == p.path)
@@ -147,6 +151,22 @@ pub enum Action {
     },
     /// Revoke the bearer token used: this request and later ones get 403.
     RevokeToken,
+    /// Reset the TCP connection (RST).
+    TcpReset,
+    /// Close the connection after this many more bytes from the simulator.
+    CloseAfter { bytes: u64 },
+    /// Delay every write to the device by `ms` plus up to `jitter_ms`.
+    Latency {
+        ms: u64,
+        #[serde(default)]
+        jitter_ms: u64,
+    },
+    /// Cap what the simulator sends to the device.
+    Bandwidth { bytes_per_second: u64 },
+    /// Move no bytes either way for `ms`.
+    Stall { ms: u64 },
+    /// Fail the TLS handshake (connection-level rules on TLS listeners).
+    TlsFail,
 }
 
 fn cancel() -> String {
@@ -230,6 +250,12 @@ impl Action {
                 format!("GOAWAY {code} ({})", if *graceful { "graceful" } else { "abrupt" })
             }
             Action::RevokeToken => "revoke the token".into(),
+            Action::TcpReset => "reset the TCP connection".into(),
+            Action::CloseAfter { bytes } => format!("close the connection after {bytes} bytes"),
+            Action::Latency { ms, jitter_ms } => format!("add {ms} ms latency (+ up to {jitter_ms} ms jitter)"),
+            Action::Bandwidth { bytes_per_second } => format!("cap bandwidth at {bytes_per_second} bytes/s"),
+            Action::Stall { ms } => format!("stall the connection for {ms} ms"),
+            Action::TlsFail => "fail the TLS handshake".into(),
         }
     }
 }
@@ -315,6 +341,18 @@ mod tests {
                 },
             ),
             ("action = 'revoke_token'", Action::RevokeToken),
+            ("action = 'tcp_reset'", Action::TcpReset),
+            ("action = 'close_after'\nbytes = 10", Action::CloseAfter { bytes: 10 }),
+            (
+                "action = 'latency'\nms = 50\njitter_ms = 10",
+                Action::Latency { ms: 50, jitter_ms: 10 },
+            ),
+            (
+                "action = 'bandwidth'\nbytes_per_second = 1000",
+                Action::Bandwidth { bytes_per_second: 1000 },
+            ),
+            ("action = 'stall'\nms = 100", Action::Stall { ms: 100 }),
+            ("action = 'tls_fail'", Action::TlsFail),
         ];
         for (text, want) in cases {
             let got: Action = toml::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));

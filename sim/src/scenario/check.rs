@@ -266,10 +266,19 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
                 if f.device.is_none() {
                     diags.at(at, "`now` acts on a device: give `device`");
                 }
-                if !matches!(
+                let now_able = matches!(
                     f.then,
-                    A::Goaway { .. } | A::EndDownchannel | A::Reset { .. } | A::RevokeToken
-                ) {
+                    A::Goaway { .. }
+                        | A::EndDownchannel
+                        | A::Reset { .. }
+                        | A::RevokeToken
+                        | A::TcpReset
+                        | A::Latency { .. }
+                        | A::Bandwidth { .. }
+                        | A::Stall { .. }
+                        | A::CloseAfter { .. }
+                );
+                if !now_able {
                     diags.at(
                         at,
                         format!(
