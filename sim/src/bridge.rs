@@ -45,6 +45,7 @@ pub async fn serve_h2(
     conn: Arc<Connection>,
     req: Request<h2::RecvStream>,
     mut respond: SendResponse<Bytes>,
+    shape: crate::avs::fault::Shape,
 ) {
     let (parts, mut body) = req.into_parts();
     let mut buf = BytesMut::new();
@@ -66,11 +67,28 @@ pub async fn serve_h2(
     let mut head = http::Response::from_parts(parts, ());
     head.headers_mut().remove(http::header::CONNECTION);
     head.headers_mut().remove(http::header::TRANSFER_ENCODING);
+    if shape.truncate.is_some() {
+        // The body just ends early; a stale content-length would make it a protocol error instead.
+        head.headers_mut().remove(http::header::CONTENT_LENGTH);
+    }
     let Ok(mut send) = respond.send_response(head, bytes.is_empty()) else {
         return;
     };
-    if !bytes.is_empty() {
-        let _ = send.send_data(bytes, true);
+    if bytes.is_empty() {
+        return;
+    }
+    // Faults may dribble or truncate the body; otherwise it goes in one piece.
+    let pieces = shape.pieces(bytes);
+    let last = pieces.len() - 1;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        if i > 0 {
+            if let Some((_, every)) = shape.dribble {
+                tokio::time::sleep(every).await;
+            }
+        }
+        if send.send_data(piece, i == last).is_err() {
+            return;
+        }
     }
 }
 

@@ -469,3 +469,104 @@ async fn close_after_bytes_and_reset_now() {
     assert!(err.is_io(), "{err:?}");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn dribble_and_truncate_the_answer() {
+    let sim = TestSim::start(|_| {}).await;
+    let mut dev = sim.tls_device("").await;
+    let form = || Bytes::from_static(b"grant_type=refresh_token&refresh_token=Atzr%7Cdrip");
+    add(&sim, json!({"when": {"path": "/auth/o2/token"}, "then": {"action": "dribble", "chunk_bytes": 10, "every_ms": 20}, "times": 1})).await;
+    let started = tokio::time::Instant::now();
+    let a = dev
+        .call(
+            Method::POST,
+            "/auth/o2/token",
+            Some("application/x-www-form-urlencoded"),
+            form(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["token_type"], "bearer", "the whole body arrives, slowly");
+    let pieces = a.body.len().div_ceil(10) as u32;
+    assert!(
+        started.elapsed() >= Duration::from_millis(20) * (pieces - 1),
+        "{pieces} pieces, 20 ms apart"
+    );
+    add(
+        &sim,
+        json!({"when": {"path": "/auth/o2/token"}, "then": {"action": "truncate", "bytes": 15}, "times": 1}),
+    )
+    .await;
+    let a = dev
+        .call(
+            Method::POST,
+            "/auth/o2/token",
+            Some("application/x-www-form-urlencoded"),
+            form(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.body.len(), 15);
+    assert!(
+        serde_json::from_slice::<Value>(&a.body).is_err(),
+        "a truncated body is not JSON"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn withheld_window_updates_stall_an_upload() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, mut dc) = sim.connected("win").await;
+    add(
+        &sim,
+        json!({"when": {"path": "/v20160207/events"}, "then": {"action": "withhold_window_update"}, "times": 1}),
+    )
+    .await;
+    let (resp, mut upload) = dev
+        .open_event(&event("SpeechRecognizer", "Recognize", json!({})))
+        .await
+        .unwrap();
+    // More than the 65,535-byte initial window: the client runs out of send capacity.
+    upload.reserve_capacity(200_000);
+    let granted = tokio::time::timeout(Duration::from_millis(500), async {
+        let mut total = 0;
+        while total < 200_000 {
+            match std::future::poll_fn(|cx| upload.poll_capacity(cx)).await {
+                Some(Ok(n)) => {
+                    upload.send_data(Bytes::from(vec![0u8; n]), false).unwrap();
+                    total += n;
+                }
+                _ => break,
+            }
+        }
+        total
+    })
+    .await;
+    assert!(
+        granted.is_err(),
+        "the upload stalls when the window is never replenished"
+    );
+    drop((resp, upload));
+    // Other streams still work.
+    sim.push_system("win", "ResetUserInactivity").await;
+    assert!(dc.next_part(DEADLINE).await.unwrap().is_some());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn downchannel_framing_faults_break_the_sdk_boundary_rules() {
+    let sim = TestSim::start(|_| {}).await;
+    add(&sim, json!({"when": {"path": "/v20160207/directives", "device": "q"}, "then": {"action": "directive_framing", "style": "quoted_boundary"}})).await;
+    add(&sim, json!({"when": {"path": "/v20160207/directives", "device": "l"}, "then": {"action": "directive_framing", "style": "boundary_last"}})).await;
+    let (_d1, dc) = sim.connected("q").await;
+    let ct = dc.content_type();
+    assert!(ct.contains("boundary=\""), "{ct}");
+    let (_d2, dc) = sim.connected("l").await;
+    assert!(dc.content_type().trim_end().ends_with(&format!(
+        "boundary={}",
+        avs_sim_tests::related::sdk_boundary(dc.content_type()).unwrap()
+    )));
+    sim.stop().await;
+}

@@ -10,6 +10,7 @@ use crate::avs::connection::Connection;
 use crate::avs::devices::{Command, Device, Push};
 use crate::avs::multipart::related;
 use crate::avs::respond;
+use crate::faults::rule::FramingStyle;
 use crate::journal::{Face, Kind, Record};
 use crate::state::State;
 use bytes::Bytes;
@@ -25,6 +26,7 @@ pub async fn serve(
     conn: Arc<Connection>,
     req: Request<h2::RecvStream>,
     mut respond: SendResponse<Bytes>,
+    shape: crate::avs::fault::Shape,
 ) {
     let stream_id = respond.stream_id().as_u32();
     let request_id = conn.journal(
@@ -42,7 +44,14 @@ pub async fn serve(
     conn.bind_device(&device);
     conn.touch(&state, request_id);
     let boundary = related::new_boundary();
-    let head = respond::head(StatusCode::OK, Some(&related::content_type(&boundary)));
+    let content_type = match shape.framing {
+        None => related::content_type(&boundary),
+        Some(FramingStyle::QuotedBoundary) => {
+            format!("multipart/related; boundary=\"{boundary}\"; type=application/json")
+        }
+        Some(FramingStyle::BoundaryLast) => format!("multipart/related; type=application/json; boundary={boundary}"),
+    };
+    let head = respond::head(StatusCode::OK, Some(&content_type));
     let Ok(mut send) = respond.send_response(head, false) else {
         return;
     };

@@ -50,6 +50,7 @@ pub async fn serve(
     conn: Arc<Connection>,
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
+    shape: crate::avs::fault::Shape,
 ) {
     let stream = respond.stream_id().as_u32();
     let (parts, body) = req.into_parts();
@@ -87,7 +88,7 @@ pub async fn serve(
             return;
         }
     };
-    read_and_answer(&ctx, body, &boundary, &mut respond).await;
+    read_and_answer(&ctx, body, &boundary, &mut respond, shape.withhold_window).await;
 }
 
 fn boundary_of(content_type: &str) -> Result<String, AvsError> {
@@ -102,7 +103,13 @@ fn boundary_of(content_type: &str) -> Result<String, AvsError> {
     multipart::boundary(content_type).map_err(|e| AvsError::InvalidRequest(e.to_string()))
 }
 
-async fn read_and_answer(ctx: &Ctx, mut body: RecvStream, boundary: &str, respond: &mut SendResponse<Bytes>) {
+async fn read_and_answer(
+    ctx: &Ctx,
+    mut body: RecvStream,
+    boundary: &str,
+    respond: &mut SendResponse<Bytes>,
+    withhold_window: bool,
+) {
     let cfg = &ctx.state.config.avs;
     let mut reader = EventReader::new(boundary, cfg.max_json_bytes, cfg.max_event_bytes);
     let mut answer = Answer::Undecided;
@@ -115,7 +122,10 @@ async fn read_and_answer(ctx: &Ctx, mut body: RecvStream, boundary: &str, respon
                 return;
             }
         };
-        let _ = body.flow_control().release_capacity(chunk.len());
+        // A fault may withhold WINDOW_UPDATE: the upload stalls once the window is spent.
+        if !withhold_window {
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
         if matches!(answer, Answer::Done | Answer::Held) {
             continue;
         }
@@ -214,7 +224,8 @@ impl Ctx {
         )
         .await;
         match next {
-            Next::Continue => None,
+            // Shaping is decided at the stream's start; here it changes nothing.
+            Next::Continue | Next::Shape(_) => None,
             Next::Answered => Some(Answer::Done),
             Next::Hold => Some(Answer::Held),
             Next::ResetAfter(_, reason) => {

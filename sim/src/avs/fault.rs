@@ -28,6 +28,37 @@ pub enum Next {
     Hold,
     /// Reset once this many request-body bytes have arrived.
     ResetAfter(u64, h2::Reason),
+    /// Serve the request, shaped.
+    Shape(Shape),
+}
+
+/// How a served stream is altered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Response body in pieces of this size, this far apart.
+    pub dribble: Option<(usize, std::time::Duration)>,
+    /// Response body cut after this many bytes.
+    pub truncate: Option<usize>,
+    /// Do not release the request body's flow-control window.
+    pub withhold_window: bool,
+    pub framing: Option<crate::faults::rule::FramingStyle>,
+}
+
+impl Shape {
+    /// The pieces to send `body` in, after truncation.
+    pub fn pieces(&self, body: Bytes) -> Vec<Bytes> {
+        let body = match self.truncate {
+            Some(n) if n < body.len() => body.slice(..n),
+            _ => body,
+        };
+        match self.dribble {
+            Some((chunk, _)) if chunk > 0 => (0..body.len())
+                .step_by(chunk)
+                .map(|i| body.slice(i..(i + chunk).min(body.len())))
+                .collect(),
+            _ => vec![body],
+        }
+    }
 }
 
 /// The body of an error answer in `face`'s own format.
@@ -121,6 +152,22 @@ pub async fn apply(
             let _ = crate::avs::respond::error(respond, &e);
             Next::Answered
         }
+        Action::Dribble { chunk_bytes, every_ms } => Next::Shape(Shape {
+            dribble: Some((chunk_bytes.max(1), std::time::Duration::from_millis(every_ms))),
+            ..Default::default()
+        }),
+        Action::Truncate { bytes } => Next::Shape(Shape {
+            truncate: Some(bytes),
+            ..Default::default()
+        }),
+        Action::WithholdWindowUpdate => Next::Shape(Shape {
+            withhold_window: true,
+            ..Default::default()
+        }),
+        Action::DirectiveFraming { style } => Next::Shape(Shape {
+            framing: Some(style),
+            ..Default::default()
+        }),
         ref byte_level => {
             crate::faults::io::shape(&conn.shaping, byte_level);
             if matches!(byte_level, Action::TcpReset | Action::TlsFail) {

@@ -138,6 +138,7 @@ async fn route(
         event: None,
         connection: conn.sequence(),
     };
+    let mut shape = fault::Shape::default();
     if let Some(fired) = state.faults.fire(&state.journal, &point, Some(conn.id)) {
         let next = fault::apply(
             &state,
@@ -149,21 +150,27 @@ async fn route(
             &mut respond,
         )
         .await;
-        if !matches!(next, fault::Next::Continue) {
-            // The request never reaches its handler: journal it here.
-            let record = Record::new(face, Kind::Request, format!("{} {path}", req.method()));
-            let record = record
-                .maybe_device(device.as_deref())
-                .stream(respond.stream_id().as_u32());
-            conn.journal(&state, record);
-            fault::finish_body(&conn, &next, req.into_body(), &mut respond).await;
-            return;
+        match next {
+            fault::Next::Continue => {}
+            fault::Next::Shape(s) => shape = s,
+            next => {
+                // The request never reaches its handler: journal it here.
+                let record = Record::new(face, Kind::Request, format!("{} {path}", req.method()));
+                let record = record
+                    .maybe_device(device.as_deref())
+                    .stream(respond.stream_id().as_u32());
+                conn.journal(&state, record);
+                fault::finish_body(&conn, &next, req.into_body(), &mut respond).await;
+                return;
+            }
         }
     }
     let method = req.method().clone();
     match (method, path.as_str()) {
-        (http::Method::GET, "/v20160207/directives") => crate::avs::downchannel::serve(state, conn, req, respond).await,
-        (http::Method::POST, "/v20160207/events") => crate::avs::events::serve(state, conn, req, respond).await,
-        _ => crate::bridge::serve_h2(router, conn, req, respond).await,
+        (http::Method::GET, "/v20160207/directives") => {
+            crate::avs::downchannel::serve(state, conn, req, respond, shape).await
+        }
+        (http::Method::POST, "/v20160207/events") => crate::avs::events::serve(state, conn, req, respond, shape).await,
+        _ => crate::bridge::serve_h2(router, conn, req, respond, shape).await,
     }
 }

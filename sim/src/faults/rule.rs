@@ -167,6 +167,25 @@ pub enum Action {
     Stall { ms: u64 },
     /// Fail the TLS handshake (connection-level rules on TLS listeners).
     TlsFail,
+    /// Answer slowly: the response body in `chunk_bytes` pieces, `every_ms` apart.
+    Dribble { chunk_bytes: usize, every_ms: u64 },
+    /// Cut the response body after `bytes` (the stream then ends).
+    Truncate { bytes: usize },
+    /// Read the request body without releasing flow-control window: uploads stall.
+    WithholdWindowUpdate,
+    /// Frame the downchannel the way some servers do and the AVS Device SDK
+    /// cannot parse: `quoted_boundary` or `boundary_last` in the content-type.
+    DirectiveFraming { style: FramingStyle },
+}
+
+/// A downchannel content-type variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FramingStyle {
+    /// `boundary="B"`: the SDK keeps the quotes.
+    QuotedBoundary,
+    /// `...; boundary=B` last: the SDK's raw header line still ends in CRLF.
+    BoundaryLast,
 }
 
 fn cancel() -> String {
@@ -256,6 +275,12 @@ impl Action {
             Action::Bandwidth { bytes_per_second } => format!("cap bandwidth at {bytes_per_second} bytes/s"),
             Action::Stall { ms } => format!("stall the connection for {ms} ms"),
             Action::TlsFail => "fail the TLS handshake".into(),
+            Action::Dribble { chunk_bytes, every_ms } => {
+                format!("dribble the answer, {chunk_bytes} bytes every {every_ms} ms")
+            }
+            Action::Truncate { bytes } => format!("truncate the answer after {bytes} bytes"),
+            Action::WithholdWindowUpdate => "withhold WINDOW_UPDATE".into(),
+            Action::DirectiveFraming { style } => format!("frame the downchannel with {style:?}"),
         }
     }
 }
