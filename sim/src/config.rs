@@ -78,6 +78,9 @@ pub struct Certs {
     pub dir: PathBuf,
     /// Host names or IP addresses added to the server certificate's SANs.
     pub extra_hosts: Vec<String>,
+    /// The certificate the main TLS listener serves: `valid`, or a broken
+    /// one (`wrong_host`, `expired`) to test a device's TLS checks.
+    pub serve: crate::tls::CertKind,
 }
 
 impl Default for Certs {
@@ -85,6 +88,7 @@ impl Default for Certs {
         Certs {
             dir: PathBuf::from("certs"),
             extra_hosts: Vec::new(),
+            serve: crate::tls::CertKind::Valid,
         }
     }
 }
@@ -211,6 +215,9 @@ pub struct DeviceDecl {
 pub struct Region {
     pub name: String,
     pub listen: SocketAddr,
+    /// The certificate this listener serves (see `certs.serve`).
+    #[serde(default)]
+    pub certificate: crate::tls::CertKind,
 }
 
 impl Default for Config {
@@ -394,6 +401,7 @@ listen = "127.0.0.1:8444"
         c.regions.push(Region {
             name: "NA".into(),
             listen: "127.0.0.1:1".parse().unwrap(),
+            certificate: Default::default(),
         });
         c.devices.push(DeviceDecl {
             id: "".into(),

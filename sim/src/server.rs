@@ -92,6 +92,8 @@ pub struct Sim {
     listeners: Listeners,
     certs: CertPaths,
     tls: TlsAcceptor,
+    /// Per region listener, in `listeners.regions` order.
+    region_tls: Vec<TlsAcceptor>,
     journal_writer: Option<FileWriter>,
 }
 
@@ -100,7 +102,14 @@ impl Sim {
     pub async fn new(config: Config, listeners: Listeners) -> Result<Sim, StartError> {
         config.validate()?;
         let certs = crate::tls::ensure_certs(&config.certs.dir, &config.certs.extra_hosts)?;
-        let tls = TlsAcceptor::from(crate::tls::server_config(&certs)?);
+        let tls = TlsAcceptor::from(crate::tls::server_config_of(&certs, config.certs.serve)?);
+        let mut region_tls = Vec::new();
+        for region in &config.regions {
+            region_tls.push(TlsAcceptor::from(crate::tls::server_config_of(
+                &certs,
+                region.certificate,
+            )?));
+        }
         let (journal_writer, file_tx) = match &config.journal.file {
             Some(path) => {
                 let (w, tx) = FileWriter::open(path)
@@ -119,6 +128,7 @@ impl Sim {
             certs,
             tls,
             journal_writer,
+            region_tls,
         };
         *sim.state.listeners.write().expect("listeners lock") = sim.device_listeners();
         Ok(sim)
@@ -203,6 +213,7 @@ impl Sim {
             listeners,
             tls,
             journal_writer,
+            region_tls,
             ..
         } = self;
         let writer = journal_writer.map(|w| tokio::spawn(w.run()));
@@ -229,12 +240,12 @@ impl Sim {
             None,
             tasks.clone(),
         ));
-        for (name, listener) in listeners.regions {
+        for ((name, listener), tls) in listeners.regions.into_iter().zip(region_tls) {
             tasks.spawn(accept_loop(
                 state.clone(),
                 listener,
                 info(&name),
-                Some(tls.clone()),
+                Some(tls),
                 tasks.clone(),
             ));
         }

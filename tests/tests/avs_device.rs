@@ -422,6 +422,7 @@ async fn set_endpoint_to_another_region_and_reconnect_there() {
         c.regions.push(avs_sim::config::Region {
             name: "EU".into(),
             listen: "127.0.0.1:0".parse().unwrap(),
+            certificate: Default::default(),
         })
     })
     .await;

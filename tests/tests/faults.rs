@@ -570,3 +570,41 @@ async fn downchannel_framing_faults_break_the_sdk_boundary_rules() {
     )));
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn listeners_can_serve_broken_certificates() {
+    let sim = TestSim::start(|c| {
+        for (name, kind) in [
+            ("BAD-HOST", avs_sim::tls::CertKind::WrongHost),
+            ("OLD", avs_sim::tls::CertKind::Expired),
+        ] {
+            c.regions.push(avs_sim::config::Region {
+                name: name.into(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                certificate: kind,
+            });
+        }
+    })
+    .await;
+    let (wrong, expired) = (sim.handle.addrs.regions[0].1, sim.handle.addrs.regions[1].1);
+    let err = avs_sim_tests::device::Device::tls(wrong, &sim.handle.ca, "x")
+        .await
+        .err()
+        .expect("wrong host name is refused");
+    assert!(
+        format!("{err:#}").contains("not valid for name \"localhost\""),
+        "{err:#}"
+    );
+    let err = avs_sim_tests::device::Device::tls(expired, &sim.handle.ca, "x")
+        .await
+        .err()
+        .expect("an expired certificate is refused");
+    assert!(format!("{err:#}").to_lowercase().contains("expired"), "{err:#}");
+    // The main listener still serves the valid one.
+    assert!(
+        avs_sim_tests::device::Device::tls(sim.handle.addrs.avs, &sim.handle.ca, "x")
+            .await
+            .is_ok()
+    );
+    sim.stop().await;
+}

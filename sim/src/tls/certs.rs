@@ -62,6 +62,59 @@ impl CertPaths {
     }
 }
 
+/// A deliberately broken server certificate, for listeners that test how a
+/// device handles TLS failures (signed by the same CA, so only the defect
+/// named is wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertKind {
+    #[default]
+    Valid,
+    /// Issued for `wrong-host.invalid` only.
+    WrongHost,
+    /// Expired yesterday.
+    Expired,
+}
+
+/// The cert and key files of a broken variant, generated on first use.
+pub fn variant(paths: &CertPaths, kind: CertKind) -> Result<(PathBuf, PathBuf), CertError> {
+    let name = match kind {
+        CertKind::Valid => return Ok((paths.server_cert.clone(), paths.server_key.clone())),
+        CertKind::WrongHost => "wrong-host",
+        CertKind::Expired => "expired",
+    };
+    let dir = paths.ca_cert.parent().unwrap_or(Path::new("."));
+    let (cert_path, key_path) = (
+        dir.join(format!("server-{name}.pem")),
+        dir.join(format!("server-{name}.key")),
+    );
+    if cert_path.exists() && key_path.exists() {
+        return Ok((cert_path, key_path));
+    }
+    let issuer = load_ca(paths)?;
+    let key = KeyPair::generate()?;
+    let hosts = if kind == CertKind::WrongHost {
+        vec!["wrong-host.invalid".to_string()]
+    } else {
+        host_list(&[])
+    };
+    let mut params = CertificateParams::new(hosts)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("avs-sim ({name})"));
+    params.use_authority_key_identifier_extension = true;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let now = crate::clock::wall();
+    (params.not_before, params.not_after) = match kind {
+        CertKind::Expired => (now - time::Duration::days(30), now - time::Duration::days(1)),
+        _ => (now - time::Duration::days(1), now + time::Duration::days(825)),
+    };
+    let cert = params.signed_by(&key, &issuer)?;
+    write(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    write(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    Ok((cert_path, key_path))
+}
+
 /// Make sure `dir` holds a CA and a server leaf for the default hosts plus
 /// `extra_hosts`, generating what is missing or out of date.
 pub fn ensure_certs(dir: &Path, extra_hosts: &[String]) -> Result<CertPaths, CertError> {

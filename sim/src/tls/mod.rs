@@ -8,7 +8,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 
-pub use certs::{CertPaths, ensure_certs};
+pub use certs::{CertKind, CertPaths, ensure_certs};
 
 /// The rustls provider the simulator uses everywhere (ring: pure Rust and C
 /// without a cmake step, so the image builds fast).
@@ -18,11 +18,20 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// A server config for the leaf in `paths`, offering `h2` then `http/1.1`.
 pub fn server_config(paths: &CertPaths) -> Result<Arc<ServerConfig>, certs::CertError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.server_cert)
+    config_for(&paths.server_cert, &paths.server_key)
+}
+
+/// A server config for a (possibly broken) certificate variant.
+pub fn server_config_of(paths: &CertPaths, kind: certs::CertKind) -> Result<Arc<ServerConfig>, certs::CertError> {
+    let (cert, key) = certs::variant(paths, kind)?;
+    config_for(&cert, &key)
+}
+
+fn config_for(cert: &std::path::Path, key: &std::path::Path) -> Result<Arc<ServerConfig>, certs::CertError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| certs::CertError::Pem(paths.server_cert.clone(), e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_file(&paths.server_key)
-        .map_err(|e| certs::CertError::Pem(paths.server_key.clone(), e.to_string()))?;
+        .map_err(|e| certs::CertError::Pem(cert.to_path_buf(), e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| certs::CertError::Pem(key.to_path_buf(), e.to_string()))?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| certs::CertError::Tls(e.to_string()))?
