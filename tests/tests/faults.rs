@@ -608,3 +608,62 @@ async fn listeners_can_serve_broken_certificates() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn frame_level_faults_pings_settings_and_a_chosen_goaway() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, _dc) = sim.connected("fr").await;
+    dev.ping_frame().await.unwrap();
+    assert_eq!(now(&sim, "fr", json!({"action": "stop_ping_acks"})).await, 200);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), dev.ping_frame())
+            .await
+            .is_err(),
+        "PING goes unanswered"
+    );
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204, "requests still work");
+
+    let (mut dev, _dc) = sim.connected("fs").await;
+    assert!(dev.max_streams() >= 10);
+    assert_eq!(
+        now(&sim, "fs", json!({"action": "max_concurrent_streams", "value": 1})).await,
+        200
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while dev.max_streams() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client never saw the new SETTINGS"
+        );
+        assert_eq!(dev.ping("/ping").await.unwrap(), 204, "the connection stays healthy");
+    }
+
+    // A raw GOAWAY with a chosen last-stream-id, as nghttp sees it.
+    let mut nghttp = tokio::process::Command::new("nghttp")
+        .args([
+            "-v",
+            "-H",
+            "authorization: Bearer ng2",
+            &format!("http://{}/v20160207/directives", sim.handle.addrs.plain),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    sim.await_entry(Some("ng2"), |e| e["summary"] == "200 downchannel open")
+        .await;
+    let goaway = json!({"action": "goaway", "graceful": false, "code": "ENHANCE_YOUR_CALM", "last_stream_id": 1});
+    assert_eq!(now(&sim, "ng2", goaway).await, 200);
+    let mut out = String::new();
+    use tokio::io::AsyncReadExt;
+    tokio::time::timeout(DEADLINE, nghttp.stdout.take().unwrap().read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.contains("recv GOAWAY frame"), "{out}");
+    assert!(
+        out.contains("last_stream_id=1, error_code=ENHANCE_YOUR_CALM(0x0b)"),
+        "{out}"
+    );
+    sim.stop().await;
+}

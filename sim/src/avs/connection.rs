@@ -44,6 +44,8 @@ pub struct Connection {
     ping: OnceLock<tokio::sync::Mutex<h2::PingPong>>,
     /// Byte-level faults on this connection's socket.
     pub shaping: Arc<crate::faults::io::Shaping>,
+    /// Frame-level faults on this connection's HTTP/2 frames.
+    pub frames: Arc<crate::avs::frames::FrameControl>,
 }
 
 impl Connection {
@@ -65,6 +67,7 @@ impl Connection {
             device_seq: OnceLock::new(),
             ping: OnceLock::new(),
             shaping,
+            frames: Default::default(),
         })
     }
 

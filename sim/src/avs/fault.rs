@@ -139,10 +139,31 @@ pub async fn apply(
             }
             Next::Continue
         }
-        Action::Goaway { code, graceful } => {
+        Action::Goaway {
+            code,
+            graceful,
+            last_stream_id,
+        } => {
             let code = reason(&code).map_or(0, u32::from);
-            conn.close(CloseReason::Fault { graceful, code });
-            if graceful { Next::Continue } else { Next::Answered }
+            match last_stream_id {
+                Some(id) => {
+                    raw_goaway(conn, id, code);
+                    Next::Hold
+                }
+                None => {
+                    conn.close(CloseReason::Fault { graceful, code });
+                    if graceful { Next::Continue } else { Next::Answered }
+                }
+            }
+        }
+        Action::StopPingAcks => {
+            conn.frames.drop_pings();
+            Next::Continue
+        }
+        Action::MaxConcurrentStreams { value } => {
+            conn.frames.max_concurrent_streams(value);
+            kick(conn);
+            Next::Continue
         }
         Action::RevokeToken => {
             if let (Some(t), Some(d)) = (token, device) {
@@ -226,16 +247,38 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
         )
     };
     match action {
-        Action::Goaway { code, graceful } => {
+        Action::Goaway {
+            code,
+            graceful,
+            last_stream_id,
+        } => {
             let conn = d
                 .connection()
                 .ok_or_else(|| format!("{device} has no open connection"))?;
             let id = journal(format!("fault applied now: {}", action.describe()));
-            conn.close(CloseReason::Fault {
-                graceful: *graceful,
-                code: reason(code).map_or(0, u32::from),
-            });
+            let code = reason(code).map_or(0, u32::from);
+            match last_stream_id {
+                Some(last) => raw_goaway(&conn, *last, code),
+                None => conn.close(CloseReason::Fault {
+                    graceful: *graceful,
+                    code,
+                }),
+            }
             Ok(id)
+        }
+        Action::StopPingAcks | Action::MaxConcurrentStreams { .. } => {
+            let conn = d
+                .connection()
+                .ok_or_else(|| format!("{device} has no open connection"))?;
+            match action {
+                Action::StopPingAcks => conn.frames.drop_pings(),
+                Action::MaxConcurrentStreams { value } => {
+                    conn.frames.max_concurrent_streams(*value);
+                    kick(&conn);
+                }
+                _ => {}
+            }
+            Ok(journal(format!("fault applied now: {}", action.describe())))
         }
         Action::EndDownchannel => {
             d.command(Command::End).map_err(|e| e.to_string())?;
@@ -272,4 +315,16 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
             other.describe()
         )),
     }
+}
+
+/// Write a raw GOAWAY (chosen last-stream-id and code), then drop the connection.
+fn raw_goaway(conn: &Arc<Connection>, last_stream_id: u32, code: u32) {
+    conn.frames.goaway(last_stream_id, code);
+    kick(conn);
+}
+
+/// Make the connection write now, so injected frames go out even when idle.
+fn kick(conn: &Arc<Connection>) {
+    let conn = conn.clone();
+    tokio::spawn(async move { conn.flush_barrier().await });
 }

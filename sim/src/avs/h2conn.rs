@@ -42,7 +42,7 @@ where
         state: state.clone(),
         conn: conn.clone(),
     });
-    let io = Sniffed::new(io, watch);
+    let io = Sniffed::new(io, watch, conn.frames.clone());
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(state.config.avs.max_concurrent_streams)
         .handshake::<_, Bytes>(io);

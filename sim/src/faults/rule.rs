@@ -143,12 +143,20 @@ pub enum Action {
     /// End the device's downchannel cleanly (END_STREAM).
     EndDownchannel,
     /// GOAWAY on the request's connection: graceful (NO_ERROR, drain) or abrupt with `code`.
+    /// With `last_stream_id`, a raw GOAWAY frame carries exactly that id, and the
+    /// connection is dropped after it.
     Goaway {
         #[serde(default = "no_error")]
         code: String,
         #[serde(default = "yes")]
         graceful: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_stream_id: Option<u32>,
     },
+    /// Stop answering HTTP/2 PING frames on the connection.
+    StopPingAcks,
+    /// Send a new SETTINGS_MAX_CONCURRENT_STREAMS mid-connection.
+    MaxConcurrentStreams { value: u32 },
     /// Revoke the bearer token used: this request and later ones get 403.
     RevokeToken,
     /// Reset the TCP connection (RST).
@@ -265,9 +273,16 @@ impl Action {
                 other => format!("RST_STREAM {code} {other:?}"),
             },
             Action::EndDownchannel => "end the downchannel".into(),
-            Action::Goaway { code, graceful } => {
-                format!("GOAWAY {code} ({})", if *graceful { "graceful" } else { "abrupt" })
-            }
+            Action::Goaway {
+                code,
+                graceful,
+                last_stream_id,
+            } => match last_stream_id {
+                Some(id) => format!("GOAWAY {code} with last-stream-id {id}"),
+                None => format!("GOAWAY {code} ({})", if *graceful { "graceful" } else { "abrupt" }),
+            },
+            Action::StopPingAcks => "stop answering PING frames".into(),
+            Action::MaxConcurrentStreams { value } => format!("SETTINGS_MAX_CONCURRENT_STREAMS {value}"),
             Action::RevokeToken => "revoke the token".into(),
             Action::TcpReset => "reset the TCP connection".into(),
             Action::CloseAfter { bytes } => format!("close the connection after {bytes} bytes"),
@@ -363,7 +378,13 @@ mod tests {
                 Action::Goaway {
                     code: "ENHANCE_YOUR_CALM".into(),
                     graceful: false,
+                    last_stream_id: None,
                 },
+            ),
+            ("action = 'stop_ping_acks'", Action::StopPingAcks),
+            (
+                "action = 'max_concurrent_streams'\nvalue = 1",
+                Action::MaxConcurrentStreams { value: 1 },
             ),
             ("action = 'revoke_token'", Action::RevokeToken),
             ("action = 'tcp_reset'", Action::TcpReset),

@@ -277,6 +277,8 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
                         | A::Bandwidth { .. }
                         | A::Stall { .. }
                         | A::CloseAfter { .. }
+                        | A::StopPingAcks
+                        | A::MaxConcurrentStreams { .. }
                 );
                 if !now_able {
                     diags.at(
