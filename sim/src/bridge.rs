@@ -144,6 +144,7 @@ async fn http1_fault(
         path: &path,
         event: None,
         connection: conn.sequence(),
+        stream: None,
     };
     let Some(fired) = state.faults.fire(&state.journal, &point, Some(conn.id)) else {
         return Ok(None);
@@ -168,9 +169,11 @@ async fn http1_fault(
             conn.closing.cancelled().await;
             Err(std::io::Error::other("held until the connection closed"))
         }
-        Action::RevokeToken => {
-            if let (Some(t), Some(d)) = (&token, &device) {
-                state.tokens.revoke(t, d);
+        Action::RevokeToken | Action::ExpireToken => {
+            if let Some(d) = &device {
+                state
+                    .tokens
+                    .block_device(d, matches!(fired.action, Action::ExpireToken));
             }
             Ok(Some(error(403, None, None)))
         }

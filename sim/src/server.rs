@@ -312,6 +312,7 @@ fn connection_faults(state: &State, tcp: &TcpStream, tls: bool) -> Option<Arc<Sh
         path: "",
         event: None,
         connection: None,
+        stream: None,
     };
     let Some(fired) = state.faults.fire(&state.journal, &point, None) else {
         return Some(shaping);

@@ -251,6 +251,11 @@ async fn a_revoked_token_gets_403_until_the_device_refreshes() {
     assert_eq!(a.status, 200);
     let mut fresh = sim.h2c_device(a.json()["access_token"].as_str().unwrap()).await;
     assert_eq!(fresh.ping("/ping").await.unwrap(), 204);
+    // An expired token reads as such.
+    assert_eq!(now(&sim, "tv", json!({"action": "expire_token"})).await, 200);
+    let a = fresh.call(Method::GET, "/ping", None, Bytes::new()).await.unwrap();
+    assert_eq!(a.status, 403);
+    assert_eq!(a.json()["payload"]["description"], "access token expired");
     sim.stop().await;
 }
 

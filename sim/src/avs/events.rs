@@ -208,6 +208,7 @@ impl Ctx {
             path: "/v20160207/events",
             event: Some(name),
             connection: self.conn.sequence(),
+            stream: Some(self.stream.div_ceil(2)),
         };
         let fired = self
             .state
@@ -218,7 +219,6 @@ impl Ctx {
             &self.conn,
             fired,
             Face::Avs,
-            None,
             Some(&self.device.id),
             respond,
         )

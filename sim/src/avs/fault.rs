@@ -92,7 +92,6 @@ pub async fn apply(
     conn: &Arc<Connection>,
     fired: Fired,
     face: Face,
-    token: Option<&str>,
     device: Option<&Arc<str>>,
     respond: &mut SendResponse<Bytes>,
 ) -> Next {
@@ -165,11 +164,19 @@ pub async fn apply(
             kick(conn);
             Next::Continue
         }
-        Action::RevokeToken => {
-            if let (Some(t), Some(d)) = (token, device) {
-                state.tokens.revoke(t, d);
+        Action::RevokeToken | Action::ExpireToken => {
+            let expire = matches!(fired.action, Action::ExpireToken);
+            if let Some(d) = device {
+                state.tokens.block_device(d, expire);
             }
-            let e = AvsError::Unauthorized("access token revoked".into());
+            let e = AvsError::Unauthorized(
+                if expire {
+                    "access token expired"
+                } else {
+                    "access token revoked"
+                }
+                .into(),
+            );
             let _ = crate::avs::respond::error(respond, &e);
             Next::Answered
         }
@@ -291,8 +298,8 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
                 "fault applied now: RST_STREAM {code} on the downchannel"
             )))
         }
-        Action::RevokeToken => {
-            state.tokens.revoke_device(device);
+        Action::RevokeToken | Action::ExpireToken => {
+            state.tokens.block_device(device, matches!(action, Action::ExpireToken));
             Ok(journal(format!("fault applied now: {}", action.describe())))
         }
         Action::Latency { .. }

@@ -137,19 +137,11 @@ async fn route(
         path: &path,
         event: None,
         connection: conn.sequence(),
+        stream: Some(respond.stream_id().as_u32().div_ceil(2)),
     };
     let mut shape = fault::Shape::default();
     if let Some(fired) = state.faults.fire(&state.journal, &point, Some(conn.id)) {
-        let next = fault::apply(
-            &state,
-            &conn,
-            fired,
-            face,
-            token.as_deref(),
-            device.as_ref(),
-            &mut respond,
-        )
-        .await;
+        let next = fault::apply(&state, &conn, fired, face, device.as_ref(), &mut respond).await;
         match next {
             fault::Next::Continue => {}
             fault::Next::Shape(s) => shape = s,

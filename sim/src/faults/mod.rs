@@ -32,6 +32,8 @@ pub struct Point<'a> {
     pub event: Option<&'a str>,
     /// The connection's sequence number among this device's connections (1-based).
     pub connection: Option<u64>,
+    /// The stream's sequence number on its connection (1-based).
+    pub stream: Option<u32>,
 }
 
 /// A rule as installed, with its counters.
@@ -224,6 +226,7 @@ mod tests {
             path: "/v20160207/events",
             event: None,
             connection: Some(1),
+            stream: None,
         }
     }
 
@@ -249,6 +252,20 @@ mod tests {
         let id = f.list()[0].rule.id.clone().unwrap();
         assert!(f.remove(&id));
         assert!(f.list().is_empty());
+    }
+
+    #[test]
+    fn the_nth_stream_of_a_connection() {
+        let f = Faults::new(0);
+        f.add(rule("[when]\nstream = 2\n[then]\naction = 'status'\nstatus = 503"))
+            .unwrap();
+        let at = |n: u32| Point {
+            stream: Some(n),
+            ..point("d")
+        };
+        assert!(f.decide(&at(1)).is_none());
+        assert!(f.decide(&at(2)).is_some());
+        assert!(f.decide(&at(3)).is_none());
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct When {
     /// Only on the device's nth connection (1-based).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<u64>,
+    /// Only the nth stream of a connection (1-based; client stream ids 1, 3, 5, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u32>,
     /// Fire with this probability (0..1), drawn from a seeded generator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
@@ -77,6 +80,7 @@ impl When {
                 (None, None) => true,
             }
             && self.connection.is_none_or(|n| p.connection == Some(n))
+            && self.stream.is_none_or(|n| p.stream == Some(n))
     }
 }
 
@@ -157,8 +161,10 @@ pub enum Action {
     StopPingAcks,
     /// Send a new SETTINGS_MAX_CONCURRENT_STREAMS mid-connection.
     MaxConcurrentStreams { value: u32 },
-    /// Revoke the bearer token used: this request and later ones get 403.
+    /// Revoke the device's tokens: this request and later ones get 403 until it refreshes.
     RevokeToken,
+    /// As `revoke_token`, reported as expiry.
+    ExpireToken,
     /// Reset the TCP connection (RST).
     TcpReset,
     /// Close the connection after this many more bytes from the simulator.
@@ -284,6 +290,7 @@ impl Action {
             Action::StopPingAcks => "stop answering PING frames".into(),
             Action::MaxConcurrentStreams { value } => format!("SETTINGS_MAX_CONCURRENT_STREAMS {value}"),
             Action::RevokeToken => "revoke the token".into(),
+            Action::ExpireToken => "expire the token".into(),
             Action::TcpReset => "reset the TCP connection".into(),
             Action::CloseAfter { bytes } => format!("close the connection after {bytes} bytes"),
             Action::Latency { ms, jitter_ms } => format!("add {ms} ms latency (+ up to {jitter_ms} ms jitter)"),

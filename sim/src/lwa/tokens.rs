@@ -29,7 +29,8 @@ struct Grant {
     device: Arc<str>,
     /// `None` for tokens declared in config: they never expire.
     expires: Option<Instant>,
-    revoked: bool,
+    /// Set by faults: the error every later use of the token gets.
+    blocked: Option<AuthError>,
 }
 
 /// A pending code-based-linking pair.
@@ -79,7 +80,7 @@ impl Tokens {
                 Grant {
                     device: device.clone(),
                     expires: None,
-                    revoked: false,
+                    blocked: None,
                 },
             );
             if let Some(rt) = &d.refresh_token {
@@ -104,7 +105,7 @@ impl Tokens {
         }
         let store = self.store.lock().expect("token lock poisoned");
         match store.access.get(token) {
-            Some(g) if g.revoked => Err(AuthError::Revoked),
+            Some(Grant { blocked: Some(e), .. }) => Err(e.clone()),
             Some(g) if self.mode == AuthMode::Strict && g.expires.is_some_and(|e| clock::now() >= e) => {
                 Err(AuthError::Expired)
             }
@@ -139,7 +140,7 @@ impl Tokens {
             Grant {
                 device: device.clone(),
                 expires: Some(now + self.lifetime),
-                revoked: false,
+                blocked: None,
             },
         );
         store.refresh.insert(refresh_token.clone(), device.clone());
@@ -151,35 +152,20 @@ impl Tokens {
         }
     }
 
-    /// Revoke an access token: requests with it get 403 until the device refreshes.
-    pub fn revoke(&self, token: &str, device: &Arc<str>) {
-        let mut store = self.store.lock().expect("token lock poisoned");
-        store
-            .access
-            .entry(token.to_string())
-            .and_modify(|g| g.revoked = true)
-            .or_insert_with(|| Grant {
-                device: device.clone(),
-                expires: None,
-                revoked: true,
-            });
-    }
-
-    /// Revoke every access token of `device` (and, in lenient mode, the device id used as a token).
-    pub fn revoke_device(&self, device: &Arc<str>) {
+    /// Revoke every access token of `device` (and, in lenient mode, the device
+    /// id used as a token); `expire` reports them expired rather than revoked.
+    pub fn block_device(&self, device: &Arc<str>, expire: bool) {
+        let why = if expire { AuthError::Expired } else { AuthError::Revoked };
         let mut store = self.store.lock().expect("token lock poisoned");
         for g in store.access.values_mut().filter(|g| &g.device == device) {
-            g.revoked = true;
+            g.blocked = Some(why.clone());
         }
-        store
-            .access
-            .entry(device.to_string())
-            .or_insert_with(|| Grant {
-                device: device.clone(),
-                expires: None,
-                revoked: true,
-            })
-            .revoked = true;
+        let grant = Grant {
+            device: device.clone(),
+            expires: None,
+            blocked: None,
+        };
+        store.access.entry(device.to_string()).or_insert(grant).blocked = Some(why);
     }
 
     /// Remember a code pair under its device code.

@@ -272,6 +272,7 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
                         | A::EndDownchannel
                         | A::Reset { .. }
                         | A::RevokeToken
+                        | A::ExpireToken
                         | A::TcpReset
                         | A::Latency { .. }
                         | A::Bandwidth { .. }
