@@ -164,68 +164,57 @@ pub fn serve_config(
     Ok(config)
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
-    let config = match serve_config(&args, std::env::vars()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("avs-sim: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Exit code 2: the input (flags, config, scenarios) is invalid.
+const INVALID: u8 = 2;
+
+/// Print `avs-sim: <why>` and turn it into an exit code.
+fn exit(code: u8) -> impl FnOnce(String) -> ExitCode {
+    move |why| {
+        eprintln!("avs-sim: {why}");
+        ExitCode::from(code)
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| exit(1)(format!("cannot start the runtime: {e}")))
+}
+
+/// The serve config with the `--scenario` files' own config folded in.
+fn serve_config_with_scenarios(args: &ServeArgs) -> Result<Config, String> {
+    let config = serve_config(args, std::env::vars()).map_err(|e| e.to_string())?;
     // Scenario files may add config (regions, devices): fold it in before binding.
-    let config = match crate::scenario::batch::load_all(&config.scenarios) {
-        Ok(scenarios) => crate::scenario::batch::merged_config(&config, &scenarios),
-        Err(errors) => Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")),
-    };
-    let config = match config {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("avs-sim: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("avs-sim: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let listeners = match crate::server::Listeners::bind(&config).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("avs-sim: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let sim = match crate::server::Sim::new(config, listeners).await {
-            Ok(s) => s,
-            Err(e @ crate::server::StartError::Scenario(_)) => {
-                eprintln!("avs-sim: {e}");
-                return ExitCode::from(2);
-            }
-            Err(e) => {
-                eprintln!("avs-sim: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        // Listen for signals before announcing the listeners, so a signal
-        // sent right after the banner is never missed.
-        let shutdown = match shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("avs-sim: cannot install signal handlers: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        for line in sim.banner() {
-            println!("{line}");
-        }
-        sim.run(shutdown).await;
-        println!("avs-sim: stopped");
-        ExitCode::SUCCESS
-    })
+    let scenarios = crate::scenario::batch::load_all(&config.scenarios)
+        .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+    crate::scenario::batch::merged_config(&config, &scenarios)
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let outcome = serve_config_with_scenarios(&args)
+        .map_err(exit(INVALID))
+        .and_then(|config| {
+            let runtime = runtime()?;
+            runtime.block_on(serve_until_signal(config))
+        });
+    outcome.unwrap_or_else(|code| code)
+}
+
+async fn serve_until_signal(config: Config) -> Result<ExitCode, ExitCode> {
+    let listeners = crate::server::Listeners::bind(&config)
+        .await
+        .map_err(|e| exit(1)(e.to_string()))?;
+    let sim = crate::server::Sim::new(config, listeners).await.map_err(|e| match e {
+        crate::server::StartError::Scenario(_) => exit(INVALID)(e.to_string()),
+        e => exit(1)(e.to_string()),
+    })?;
+    // Listen for signals before announcing the listeners, so a signal
+    // sent right after the banner is never missed.
+    let shutdown = shutdown_signal().map_err(|e| exit(1)(format!("cannot install signal handlers: {e}")))?;
+    for line in sim.banner() {
+        println!("{line}");
+    }
+    sim.run(shutdown).await;
+    println!("avs-sim: stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// SIGINT or SIGTERM, registered now, awaited later.
@@ -270,62 +259,38 @@ fn check(args: CheckArgs) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    run_scenarios(args).unwrap_or_else(|code| code)
+}
+
+fn run_scenarios(args: RunArgs) -> Result<ExitCode, ExitCode> {
     use crate::scenario::batch;
-    let scenarios = match batch::load_all(&args.scenarios) {
-        Ok(s) => s,
-        Err(errors) => {
-            errors.iter().for_each(|e| eprintln!("{e}"));
-            return ExitCode::from(2);
-        }
-    };
-    let config = serve_config(&args.serve, std::env::vars())
-        .map_err(|e| e.to_string())
-        .map(|mut c| {
-            // `run` drives its scenarios itself; none start on connect.
-            c.scenarios.clear();
-            c
-        });
-    let config = config.and_then(|c| batch::merged_config(&c, &scenarios));
-    let config = match config {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("avs-sim: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("avs-sim: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let outcome = match runtime.block_on(batch::run(config, &scenarios, args.spawn.as_deref(), false)) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("avs-sim: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let passed = outcome.results.iter().all(|r| r.passed);
+    let scenarios = batch::load_all(&args.scenarios).map_err(|errors| {
+        errors.iter().for_each(|e| eprintln!("{e}"));
+        ExitCode::from(INVALID)
+    })?;
+    let mut config = serve_config(&args.serve, std::env::vars()).map_err(|e| exit(INVALID)(e.to_string()))?;
+    // `run` drives its scenarios itself; none start on connect.
+    config.scenarios.clear();
+    let config = batch::merged_config(&config, &scenarios).map_err(exit(INVALID))?;
+    let outcome = runtime()?
+        .block_on(batch::run(config, &scenarios, args.spawn.as_deref(), false))
+        .map_err(exit(INVALID))?;
     if let Some(path) = &args.junit {
         let xml = crate::scenario::report::junit(&outcome.results, &outcome.device_output);
-        if let Err(e) = batch::write(path, &xml) {
-            eprintln!("avs-sim: {e}");
-            return ExitCode::from(2);
-        }
+        batch::write(path, &xml).map_err(exit(INVALID))?;
     }
     if let Some(path) = &args.report {
         let extra = serde_json::json!({"spawn": args.spawn, "device_output": outcome.device_output});
         let doc = crate::scenario::runner::report_json(&outcome.results, extra);
-        if let Err(e) = batch::write(path, &serde_json::to_string_pretty(&doc).unwrap_or_default()) {
-            eprintln!("avs-sim: {e}");
-            return ExitCode::from(2);
-        }
+        batch::write(path, &serde_json::to_string_pretty(&doc).unwrap_or_default()).map_err(exit(INVALID))?;
     }
     let failed = outcome.results.iter().filter(|r| !r.passed).count();
     println!("avs-sim: {} scenario(s), {failed} failed", outcome.results.len());
-    if passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[cfg(test)]
