@@ -672,3 +672,60 @@ async fn frame_level_faults_pings_settings_and_a_chosen_goaway() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn attachments_with_the_directive_or_in_another_stream() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, mut dc) = sim.connected("att").await;
+    let speak = |elsewhere: bool| {
+        json!({
+            "directive": {"header": {"namespace": "SpeechSynthesizer", "name": "Speak", "dialogRequestId": "never-sent"},
+                          "payload": {"url": "cid:speech-1", "format": "AUDIO_MPEG"}},
+            "attachment": {"cid": "speech-1", "text": "ID3-not-really-mp3"},
+            "attachment_elsewhere": elsewhere,
+        })
+    };
+    // As AVS does it: the attachment part follows the directive in the same stream.
+    assert_eq!(sim.push("att", speak(false)).await.0, 202);
+    let directive = dc.next_part(DEADLINE).await.unwrap().unwrap();
+    assert_eq!(directive.json()["directive"]["header"]["dialogRequestId"], "never-sent");
+    let part = dc.next_part(DEADLINE).await.unwrap().unwrap();
+    assert_eq!(part.header("Content-ID"), Some("<speech-1>"));
+    assert_eq!(part.header("Content-Type"), Some("application/octet-stream"));
+    assert_eq!(part.body, b"ID3-not-really-mp3");
+
+    // The fault: the attachment arrives on the next event's response instead.
+    assert_eq!(sim.push("att", speak(true)).await.0, 202);
+    assert!(dc.next_part(DEADLINE).await.unwrap().is_some());
+    sim.push_system("att", "ResetUserInactivity").await;
+    let next = dc.next_part(DEADLINE).await.unwrap().unwrap();
+    assert_eq!(
+        next.json()["directive"]["header"]["name"],
+        "ResetUserInactivity",
+        "no attachment on the downchannel"
+    );
+    let a = dev
+        .event(
+            &event("System", "UserInactivityReport", json!({"inactiveTimeInSeconds": 1})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200);
+    let parts = a.parts();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].header("Content-ID"), Some("<speech-1>"));
+    // A duplicate messageId is just a directive sent twice as given.
+    let dup = json!({"directive": {"header": {"namespace": "Speaker", "name": "SetMute", "messageId": "same"}, "payload": {"mute": true}}});
+    sim.push("att", dup.clone()).await;
+    sim.push("att", dup).await;
+    let (one, two) = (
+        dc.next_part(DEADLINE).await.unwrap().unwrap().json(),
+        dc.next_part(DEADLINE).await.unwrap().unwrap().json(),
+    );
+    assert_eq!(
+        one["directive"]["header"]["messageId"],
+        two["directive"]["header"]["messageId"]
+    );
+    sim.stop().await;
+}

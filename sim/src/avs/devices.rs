@@ -26,6 +26,12 @@ pub struct Push {
     pub message_id: Option<String>,
     /// Whether `body` is a well-formed directive (false for raw pushes).
     pub well_formed: bool,
+    /// Binary parts the directive references as `cid:<id>`.
+    pub attachments: Vec<(String, Bytes)>,
+    /// Send the attachments on the device's next event response instead of
+    /// with the directive: the SDK keys attachments by stream, so it will not
+    /// find them (a fault).
+    pub attachments_elsewhere: bool,
 }
 
 /// What the downchannel task is asked to do, in order.
@@ -86,6 +92,8 @@ pub struct DeviceState {
     pub conformance: Conformance,
     /// Connections this device has made (for `when.connection` fault matchers).
     pub connections: u64,
+    /// Attachments held back for the next event response (bounded).
+    pub pending_attachments: Vec<(String, Bytes)>,
 }
 
 impl DeviceState {

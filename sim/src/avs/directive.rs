@@ -41,6 +41,8 @@ pub fn from_request(body: &Value) -> Result<Push, DirectiveError> {
             name: "raw".into(),
             message_id: None,
             well_formed: false,
+            attachments: Vec::new(),
+            attachments_elsewhere: false,
         });
     }
     let doc = if let Some(directive) = map.get("directive") {
@@ -71,7 +73,38 @@ pub fn from_request(body: &Value) -> Result<Push, DirectiveError> {
         let dialog = map.get("dialogRequestId").and_then(Value::as_str);
         build(field("namespace")?, field("name")?, payload, dialog)
     };
-    Ok(push_of(&doc))
+    let mut push = push_of(&doc);
+    push.attachments = attachments(map)?;
+    push.attachments_elsewhere = map
+        .get("attachment_elsewhere")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(push)
+}
+
+/// `"attachment": {"cid", "text"}` or `"attachments": [...]`: binary parts
+/// sent with the directive (text as UTF-8 bytes).
+fn attachments(map: &serde_json::Map<String, Value>) -> Result<Vec<(String, Bytes)>, DirectiveError> {
+    let list: Vec<&Value> = match (map.get("attachment"), map.get("attachments")) {
+        (Some(one), None) => vec![one],
+        (None, Some(Value::Array(many))) => many.iter().collect(),
+        (None, None) => return Ok(Vec::new()),
+        _ => {
+            return Err(DirectiveError::Invalid(
+                "give `attachment` (an object) or `attachments` (an array)".into(),
+            ));
+        }
+    };
+    list.into_iter()
+        .map(|a| {
+            let cid = a.get("cid").and_then(Value::as_str).filter(|c| !c.is_empty());
+            let text = a.get("text").and_then(Value::as_str);
+            match (cid, text) {
+                (Some(cid), Some(text)) => Ok((cid.to_string(), Bytes::from(text.to_string()))),
+                _ => Err(DirectiveError::Invalid("an attachment needs `cid` and `text`".into())),
+            }
+        })
+        .collect()
 }
 
 /// A push carrying a directive document.
@@ -87,6 +120,8 @@ pub fn push_of(doc: &Value) -> Push {
         name,
         message_id: header["messageId"].as_str().map(str::to_string),
         well_formed: true,
+        attachments: Vec::new(),
+        attachments_elsewhere: false,
     }
 }
 

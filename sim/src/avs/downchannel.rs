@@ -11,6 +11,9 @@ use crate::avs::devices::{Command, Device, Push};
 use crate::avs::multipart::related;
 use crate::avs::respond;
 use crate::faults::rule::FramingStyle;
+
+/// Attachments held for a device's next event response, at most.
+const MAX_PENDING_ATTACHMENTS: usize = 16;
 use crate::journal::{Face, Kind, Record};
 use crate::state::State;
 use bytes::Bytes;
@@ -134,7 +137,28 @@ fn write(
     );
     // Start the conformance clock before the bytes leave: a fast device may answer at once.
     note_for_conformance(state, device, &push, id);
-    send.send_data(related::json_part(boundary, &push.body, related::Next::More), false)
+    send.send_data(related::json_part(boundary, &push.body, related::Next::More), false)?;
+    if push.attachments_elsewhere {
+        let mut s = device.lock();
+        s.pending_attachments.extend(push.attachments);
+        let excess = s.pending_attachments.len().saturating_sub(MAX_PENDING_ATTACHMENTS);
+        s.pending_attachments.drain(..excess);
+        return Ok(());
+    }
+    for (cid, data) in &push.attachments {
+        send.send_data(
+            related::attachment_part(boundary, cid, data, related::Next::More),
+            false,
+        )?;
+        let summary = format!("attachment {cid} ({} bytes)", data.len());
+        conn.journal(
+            state,
+            Record::new(Face::Avs, Kind::Attachment, summary)
+                .device(&*device.id)
+                .stream(stream_id),
+        );
+    }
+    Ok(())
 }
 
 /// Directives the device owes an answer to start a conformance clock.

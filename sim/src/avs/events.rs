@@ -193,7 +193,15 @@ impl Ctx {
         }
         let outcome = event.and_then(|ev| system::handle(&self.state, &self.device, &self.conn, &ev, id));
         match outcome {
-            Ok(Reply::NoContent) => Answer::NoContentAtEnd,
+            Ok(Reply::NoContent) => {
+                // Attachments a fault held back arrive here, in the wrong stream.
+                let held = std::mem::take(&mut self.device.lock().pending_attachments);
+                if held.is_empty() {
+                    Answer::NoContentAtEnd
+                } else {
+                    self.stream_attachments(respond, held)
+                }
+            }
             Ok(Reply::Directives(directives)) => self.stream_directives(respond, directives),
             Err(e) => self.fail(Answer::Undecided, respond, &e, true),
         }
@@ -233,6 +241,31 @@ impl Ctx {
                 Some(Answer::Done)
             }
         }
+    }
+
+    fn stream_attachments(&self, respond: &mut SendResponse<Bytes>, parts: Vec<(String, Bytes)>) -> Answer {
+        let boundary = related::new_boundary();
+        let head = respond::head(StatusCode::OK, Some(&related::content_type(&boundary)));
+        let Ok(mut send) = respond.send_response(head, false) else {
+            return Answer::Done;
+        };
+        self.record(Record::new(Face::Avs, Kind::Response, "200 multipart/related").body(json!({"status": 200})));
+        let _ = send.send_data(related::response_start(&boundary), false);
+        let count = parts.len();
+        for (i, (cid, data)) in parts.into_iter().enumerate() {
+            let next = if i + 1 == count {
+                related::Next::Unknown
+            } else {
+                related::Next::More
+            };
+            let _ = send.send_data(related::attachment_part(&boundary, &cid, &data, next), false);
+            self.record(Record::new(
+                Face::Avs,
+                Kind::Attachment,
+                format!("attachment {cid} ({} bytes), held back", data.len()),
+            ));
+        }
+        Answer::Streaming { send }
     }
 
     fn stream_directives(&self, respond: &mut SendResponse<Bytes>, directives: Vec<serde_json::Value>) -> Answer {

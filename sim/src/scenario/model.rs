@@ -169,6 +169,20 @@ pub struct Send {
     /// Raw bytes as the part body (to provoke ExceptionEncountered).
     #[serde(default)]
     pub raw: Option<String>,
+    /// A binary part the directive references as `cid:<cid>`.
+    #[serde(default)]
+    pub attachment: Option<AttachmentSpec>,
+    /// Send the attachment on the device's next event response instead (a fault).
+    #[serde(default)]
+    pub attachment_elsewhere: bool,
+}
+
+/// An attachment of a `send` step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSpec {
+    pub cid: String,
+    pub text: String,
 }
 
 /// One field matcher; every given test must hold.

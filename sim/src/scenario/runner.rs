@@ -392,7 +392,7 @@ impl Runner {
 
     async fn send(&self, s: &Send) -> Result<Vec<u64>, Failed> {
         let device_id = self.device(s.device.get_ref());
-        let request = {
+        let mut request = {
             let vars = &self.shared().vars;
             if let Some(name) = &s.directive {
                 let (ns, n) = name.get_ref().rsplit_once('.').unwrap_or(("", name.get_ref()));
@@ -412,6 +412,10 @@ impl Runner {
                 json!({"raw": vars.expand(s.raw.as_deref().unwrap_or_default())})
             }
         };
+        if let (Some(a), Some(map)) = (&s.attachment, request.as_object_mut()) {
+            map.insert("attachment".into(), json!({"cid": a.cid, "text": a.text}));
+            map.insert("attachment_elsewhere".into(), json!(s.attachment_elsewhere));
+        }
         let push = crate::avs::directive::from_request(&request).map_err(|e| failed(e.to_string()))?;
         // A device still starting gets the default window to open its downchannel.
         let connected = self
