@@ -155,9 +155,23 @@ impl Faults {
                 }
             }
             a.fired += 1;
+            // Delays are drawn from the rule's seeded generator too, so a run replays exactly.
+            let action = match a.rule.then.delay() {
+                Some(d) => {
+                    let ms = clock::as_ms(sample_delay_with(&d, &mut a.rng));
+                    Action::Delay {
+                        ms: Some(ms),
+                        min_ms: None,
+                        max_ms: None,
+                        median_ms: None,
+                        sigma: None,
+                    }
+                }
+                None => a.rule.then.clone(),
+            };
             return Some(Fired {
                 rule: a.rule.id.clone().unwrap_or_default(),
-                action: a.rule.then.clone(),
+                action,
             });
         }
         None
@@ -196,7 +210,11 @@ fn fnv(s: &str) -> u64 {
 
 /// Sample a delay action's duration.
 pub fn sample_delay(d: &rule::Delay) -> Duration {
-    let mut rng = rand::rng();
+    sample_delay_with(d, &mut rand::rng())
+}
+
+/// Sample a delay from `rng` (a rule's seeded generator, for reproducible runs).
+pub fn sample_delay_with(d: &rule::Delay, rng: &mut impl Rng) -> Duration {
     match d {
         rule::Delay::Fixed { ms } => Duration::from_millis(*ms),
         rule::Delay::Uniform { min_ms, max_ms } => {
@@ -318,6 +336,21 @@ mod tests {
         assert!(f.decide(&point("d")).is_some());
         tokio::time::advance(Duration::from_secs(10)).await;
         assert!(f.decide(&point("d")).is_none());
+    }
+
+    #[test]
+    fn seeded_delays_replay() {
+        let draws = || {
+            let f = Faults::new(3);
+            f.add(rule(
+                "id = 'slow'\n[then]\naction = 'delay'\nmedian_ms = 100\nsigma = 0.8",
+            ))
+            .unwrap();
+            (0..20)
+                .map(|_| f.decide(&point("d")).unwrap().action)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draws(), draws());
     }
 
     #[test]
