@@ -187,7 +187,7 @@ async fn http1_fault(
             Err(std::io::Error::other("a fault closed the HTTP/1.1 connection"))
         }
         byte_level => {
-            crate::faults::io::shape(&conn.shaping, byte_level);
+            crate::faults::io::shape(&conn.shaping, byte_level, fired.seed);
             Ok(None)
         }
     }

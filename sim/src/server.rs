@@ -326,7 +326,7 @@ fn connection_faults(state: &State, tcp: &TcpStream, tls: bool) -> Option<Arc<Sh
         // Closing before the handshake completes fails it for the client.
         Action::TlsFail if tls => None,
         ref other => {
-            crate::faults::io::shape(&shaping, other);
+            crate::faults::io::shape(&shaping, other, fired.seed);
             Some(shaping)
         }
     }

@@ -197,7 +197,7 @@ pub async fn apply(
             ..Default::default()
         }),
         ref byte_level => {
-            crate::faults::io::shape(&conn.shaping, byte_level);
+            crate::faults::io::shape(&conn.shaping, byte_level, fired.seed);
             if matches!(byte_level, Action::TcpReset | Action::TlsFail) {
                 // Make the socket move so the reset happens now.
                 let conn = conn.clone();
@@ -310,7 +310,7 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
             let conn = d
                 .connection()
                 .ok_or_else(|| format!("{device} has no open connection"))?;
-            crate::faults::io::shape(&conn.shaping, action);
+            crate::faults::io::shape(&conn.shaping, action, state.config.seed);
             let id = journal(format!("fault applied now: {}", action.describe()));
             if matches!(action, Action::TcpReset) {
                 tokio::spawn(async move { conn.flush_barrier().await });

@@ -30,6 +30,8 @@ pub struct Shaping {
     /// Close the connection once this many bytes were written.
     close_after: AtomicU64,
     reset: AtomicBool,
+    /// Jitter draws, seeded by the fault that set the latency.
+    jitter_rng: std::sync::Mutex<rand::rngs::StdRng>,
 }
 
 impl Default for Shaping {
@@ -41,12 +43,14 @@ impl Default for Shaping {
             stall_until_ms: AtomicU64::new(0),
             close_after: AtomicU64::new(NONE),
             reset: AtomicBool::new(false),
+            jitter_rng: std::sync::Mutex::new(rand::SeedableRng::seed_from_u64(0)),
         }
     }
 }
 
 impl Shaping {
-    pub fn latency(&self, ms: u64, jitter_ms: u64) {
+    pub fn latency(&self, ms: u64, jitter_ms: u64, seed: u64) {
+        *self.jitter_rng.lock().expect("jitter lock") = rand::SeedableRng::seed_from_u64(seed);
         self.latency_ms.store(ms, Ordering::Relaxed);
         self.jitter_ms.store(jitter_ms, Ordering::Relaxed);
     }
@@ -109,7 +113,16 @@ impl Shaped {
     fn write_delay(&self) -> Duration {
         let latency = self.shaping.latency_ms.load(Ordering::Relaxed);
         let jitter = self.shaping.jitter_ms.load(Ordering::Relaxed);
-        let extra = if jitter > 0 { rand::random_range(0..=jitter) } else { 0 };
+        let extra = if jitter > 0 {
+            use rand::Rng;
+            self.shaping
+                .jitter_rng
+                .lock()
+                .expect("jitter lock")
+                .random_range(0..=jitter)
+        } else {
+            0
+        };
         Duration::from_millis(latency + extra)
     }
 
@@ -196,10 +209,10 @@ impl AsyncWrite for Shaped {
 }
 
 /// Apply a byte-level action to `shaping`; false for other actions.
-pub fn shape(shaping: &Shaping, action: &super::Action) -> bool {
+pub fn shape(shaping: &Shaping, action: &super::Action, seed: u64) -> bool {
     use super::Action;
     match action {
-        Action::Latency { ms, jitter_ms } => shaping.latency(*ms, *jitter_ms),
+        Action::Latency { ms, jitter_ms } => shaping.latency(*ms, *jitter_ms, seed),
         Action::Bandwidth { bytes_per_second } => shaping.bandwidth(*bytes_per_second),
         Action::Stall { ms } => shaping.stall(Duration::from_millis(*ms)),
         Action::CloseAfter { bytes } => shaping.close_after(*bytes),

@@ -60,6 +60,9 @@ pub struct Listed {
 pub struct Fired {
     pub rule: String,
     pub action: Action,
+    /// Drawn from the rule's seeded generator, for randomness the action
+    /// needs later (latency jitter), so a run replays exactly.
+    pub seed: u64,
 }
 
 /// Why a rule could not be added.
@@ -172,6 +175,7 @@ impl Faults {
             return Some(Fired {
                 rule: a.rule.id.clone().unwrap_or_default(),
                 action,
+                seed: a.rng.random(),
             });
         }
         None
