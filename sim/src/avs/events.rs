@@ -23,6 +23,12 @@ use http::{Request, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
 
+/// A part of an event's multipart answer.
+enum PartBody {
+    Json(serde_json::Value),
+    Attachment(String, Bytes),
+}
+
 /// Where the answer stands while the body is still arriving.
 enum Answer {
     /// Nothing sent yet.
@@ -243,7 +249,10 @@ impl Ctx {
         }
     }
 
-    fn stream_attachments(&self, respond: &mut SendResponse<Bytes>, parts: Vec<(String, Bytes)>) -> Answer {
+    /// Answer 200 `multipart/related` now and write `parts` (kind, part bytes
+    /// builder). The last delimiter stays open: whether more follow is known
+    /// only when the request body ends.
+    fn stream_parts(&self, respond: &mut SendResponse<Bytes>, parts: Vec<(Record, PartBody)>) -> Answer {
         let boundary = related::new_boundary();
         let head = respond::head(StatusCode::OK, Some(&related::content_type(&boundary)));
         let Ok(mut send) = respond.send_response(head, false) else {
@@ -252,52 +261,56 @@ impl Ctx {
         self.record(Record::new(Face::Avs, Kind::Response, "200 multipart/related").body(json!({"status": 200})));
         let _ = send.send_data(related::response_start(&boundary), false);
         let count = parts.len();
-        for (i, (cid, data)) in parts.into_iter().enumerate() {
+        for (i, (record, body)) in parts.into_iter().enumerate() {
             let next = if i + 1 == count {
                 related::Next::Unknown
             } else {
                 related::Next::More
             };
-            let _ = send.send_data(related::attachment_part(&boundary, &cid, &data, next), false);
-            self.record(Record::new(
-                Face::Avs,
-                Kind::Attachment,
-                format!("attachment {cid} ({} bytes), held back", data.len()),
-            ));
+            let bytes = match &body {
+                PartBody::Json(doc) => related::json_part(&boundary, doc.to_string().as_bytes(), next),
+                PartBody::Attachment(cid, data) => related::attachment_part(&boundary, cid, data, next),
+            };
+            let _ = send.send_data(bytes, false);
+            self.record(record);
         }
         Answer::Streaming { send }
     }
 
+    /// Attachments a fault held back, delivered on this (wrong) stream.
+    fn stream_attachments(&self, respond: &mut SendResponse<Bytes>, held: Vec<(String, Bytes)>) -> Answer {
+        let parts = held
+            .into_iter()
+            .map(|(cid, data)| {
+                let summary = format!("attachment {cid} ({} bytes), held back", data.len());
+                (
+                    Record::new(Face::Avs, Kind::Attachment, summary),
+                    PartBody::Attachment(cid, data),
+                )
+            })
+            .collect();
+        self.stream_parts(respond, parts)
+    }
+
     fn stream_directives(&self, respond: &mut SendResponse<Bytes>, directives: Vec<serde_json::Value>) -> Answer {
-        let boundary = related::new_boundary();
-        let head = respond::head(StatusCode::OK, Some(&related::content_type(&boundary)));
-        let Ok(mut send) = respond.send_response(head, false) else {
-            return Answer::Done;
-        };
-        self.record(Record::new(Face::Avs, Kind::Response, "200 multipart/related").body(json!({"status": 200})));
-        let _ = send.send_data(related::response_start(&boundary), false);
-        // The last part's delimiter stays open: whether more follow is known when the body ends.
-        let count = directives.len();
-        for (i, d) in directives.into_iter().enumerate() {
-            let next = if i + 1 == count {
-                related::Next::Unknown
-            } else {
-                related::Next::More
-            };
-            let part = related::json_part(&boundary, d.to_string().as_bytes(), next);
-            let _ = send.send_data(part, false);
-            let name = format!(
-                "{}.{}",
-                d.pointer("/directive/header/namespace")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?"),
-                d.pointer("/directive/header/name")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
-            );
-            self.record(Record::new(Face::Avs, Kind::Directive, name).body(d));
-        }
-        Answer::Streaming { send }
+        let parts = directives
+            .into_iter()
+            .map(|d| {
+                let name = |k: &str| {
+                    d.pointer(&format!("/directive/header/{k}"))
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("?")
+                        .to_string()
+                };
+                let record = Record::new(
+                    Face::Avs,
+                    Kind::Directive,
+                    format!("{}.{}", name("namespace"), name("name")),
+                );
+                (record.body(d.clone()), PartBody::Json(d))
+            })
+            .collect();
+        self.stream_parts(respond, parts)
     }
 
     /// Answer with an error if nothing was sent yet; else cut the answer short.

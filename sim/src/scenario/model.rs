@@ -1,7 +1,9 @@
 //! The scenario file format: a serde model with `deny_unknown_fields`.
 //!
 //! A scenario names the devices it expects and a list of steps; each step
-//! table has a `kind` that picks its shape. `load` parses step tables one
+//! table has a `kind` that picks its shape. Every step struct repeats the
+//! common `name` and `id` fields on purpose: serde's `flatten` cannot be
+//! combined with `deny_unknown_fields`, and a typo must fail loudly. `load` parses step tables one
 //! by one so that every mistake in a file is reported, each with its
 //! location; this module only says what a well-formed file contains.
 
