@@ -130,7 +130,7 @@ impl Sim {
             journal_writer,
             region_tls,
         };
-        *sim.state.listeners.write().expect("listeners lock") = sim.device_listeners();
+        *sim.state.listeners.write() = sim.device_listeners();
         Ok(sim)
     }
 
@@ -218,7 +218,7 @@ impl Sim {
         } = self;
         let writer = journal_writer.map(|w| tokio::spawn(w.run()));
         let tasks = TaskTracker::new();
-        let infos = state.listeners.read().expect("listeners lock").clone();
+        let infos = state.listeners.read().clone();
         let info = |name: &str| {
             infos
                 .iter()

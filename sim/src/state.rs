@@ -41,7 +41,7 @@ pub struct State {
     pub devices: Devices,
     pub tokens: Tokens,
     /// Listeners that accept device connections (filled in at start).
-    pub listeners: std::sync::RwLock<Vec<ListenerInfo>>,
+    pub listeners: parking_lot::RwLock<Vec<ListenerInfo>>,
     /// Cancelled when the simulator starts shutting down.
     pub shutdown: CancellationToken,
     /// Scenarios `serve` runs when their devices connect.
@@ -81,11 +81,6 @@ impl State {
 
     /// The listener bound to `port`, if any (for SetEndpoint targets).
     pub fn listener_on_port(&self, port: u16) -> Option<ListenerInfo> {
-        self.listeners
-            .read()
-            .expect("listeners lock")
-            .iter()
-            .find(|l| l.addr.port() == port)
-            .cloned()
+        self.listeners.read().iter().find(|l| l.addr.port() == port).cloned()
     }
 }

@@ -7,10 +7,11 @@
 use crate::avs::conformance::{Conformance, RuleReport};
 use crate::avs::connection::{CloseReason, Connection};
 use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Exceptions kept per device.
@@ -134,7 +135,7 @@ pub struct Device {
 
 impl Device {
     pub fn lock(&self) -> MutexGuard<'_, DeviceState> {
-        self.state.lock().expect("device lock poisoned")
+        self.state.lock()
     }
 
     /// Make `conn` this device's downchannel; returns the receiver the
@@ -269,7 +270,7 @@ impl Devices {
 
     /// The device with `id`, created on first sight.
     pub fn get_or_create(&self, id: &Arc<str>) -> Arc<Device> {
-        let mut map = self.map.lock().expect("devices lock poisoned");
+        let mut map = self.map.lock();
         map.entry(id.clone())
             .or_insert_with(|| {
                 Arc::new(Device {
@@ -281,18 +282,12 @@ impl Devices {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Device>> {
-        self.map.lock().expect("devices lock poisoned").get(id).cloned()
+        self.map.lock().get(id).cloned()
     }
 
     /// Every device, sorted by id.
     pub fn list(&self) -> Vec<Arc<Device>> {
-        let mut all: Vec<_> = self
-            .map
-            .lock()
-            .expect("devices lock poisoned")
-            .values()
-            .cloned()
-            .collect();
+        let mut all: Vec<_> = self.map.lock().values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }

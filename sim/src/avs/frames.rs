@@ -6,11 +6,12 @@
 //! only frame headers (9 bytes each, payloads skipped) and reports client
 //! PINGs. Later fault rules can hook in at the same place.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -95,7 +96,7 @@ impl FrameControl {
         frame.extend_from_slice(&0x3u16.to_be_bytes());
         frame.extend_from_slice(&value.to_be_bytes());
         self.swallow_acks.fetch_add(1, Ordering::Relaxed);
-        self.inject.lock().expect("inject lock").extend(frame);
+        self.inject.lock().extend(frame);
     }
 
     /// Send GOAWAY with this last-stream-id and code, then drop the connection.
@@ -103,7 +104,7 @@ impl FrameControl {
         let mut frame = frame_header(8, 0x7, 0, 0);
         frame.extend_from_slice(&(last_stream_id & 0x7fff_ffff).to_be_bytes());
         frame.extend_from_slice(&code.to_be_bytes());
-        self.inject.lock().expect("inject lock").extend(frame);
+        self.inject.lock().extend(frame);
         self.close_after_inject.store(true, Ordering::Relaxed);
     }
 }
@@ -240,14 +241,7 @@ impl<IO: AsyncWrite + Unpin> Sniffed<IO> {
             return Poll::Ready(Ok(()));
         }
         loop {
-            let chunk: Vec<u8> = self
-                .control
-                .inject
-                .lock()
-                .expect("inject lock")
-                .iter()
-                .copied()
-                .collect();
+            let chunk: Vec<u8> = self.control.inject.lock().iter().copied().collect();
             if chunk.is_empty() {
                 if self.control.close_after_inject.load(Ordering::Relaxed) {
                     std::task::ready!(Pin::new(&mut self.io).poll_flush(cx))?;
@@ -259,7 +253,7 @@ impl<IO: AsyncWrite + Unpin> Sniffed<IO> {
                 return Poll::Ready(Ok(()));
             }
             let n = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &chunk))?;
-            self.control.inject.lock().expect("inject lock").drain(..n);
+            self.control.inject.lock().drain(..n);
         }
     }
 }

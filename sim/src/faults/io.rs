@@ -31,7 +31,7 @@ pub struct Shaping {
     close_after: AtomicU64,
     reset: AtomicBool,
     /// Jitter draws, seeded by the fault that set the latency.
-    jitter_rng: std::sync::Mutex<rand::rngs::StdRng>,
+    jitter_rng: parking_lot::Mutex<rand::rngs::StdRng>,
 }
 
 impl Default for Shaping {
@@ -43,14 +43,14 @@ impl Default for Shaping {
             stall_until_ms: AtomicU64::new(0),
             close_after: AtomicU64::new(NONE),
             reset: AtomicBool::new(false),
-            jitter_rng: std::sync::Mutex::new(rand::SeedableRng::seed_from_u64(0)),
+            jitter_rng: parking_lot::Mutex::new(rand::SeedableRng::seed_from_u64(0)),
         }
     }
 }
 
 impl Shaping {
     pub fn latency(&self, ms: u64, jitter_ms: u64, seed: u64) {
-        *self.jitter_rng.lock().expect("jitter lock") = rand::SeedableRng::seed_from_u64(seed);
+        *self.jitter_rng.lock() = rand::SeedableRng::seed_from_u64(seed);
         self.latency_ms.store(ms, Ordering::Relaxed);
         self.jitter_ms.store(jitter_ms, Ordering::Relaxed);
     }
@@ -115,11 +115,7 @@ impl Shaped {
         let jitter = self.shaping.jitter_ms.load(Ordering::Relaxed);
         let extra = if jitter > 0 {
             use rand::Rng;
-            self.shaping
-                .jitter_rng
-                .lock()
-                .expect("jitter lock")
-                .random_range(0..=jitter)
+            self.shaping.jitter_rng.lock().random_range(0..=jitter)
         } else {
             0
         };

@@ -15,11 +15,11 @@ pub mod rule;
 
 use crate::clock::{self, Instant};
 use crate::journal::{Face, Kind, Record};
+use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 pub use rule::{Action, Rule, When};
 use serde::Serialize;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// What a decision point knows about a request.
@@ -94,7 +94,7 @@ impl Faults {
     /// Install a rule (an id is made up when it has none); returns the id.
     pub fn add(&self, mut rule: Rule) -> Result<String, FaultError> {
         rule.validate().map_err(FaultError::Invalid)?;
-        let mut rules = self.rules.lock().expect("faults lock");
+        let mut rules = self.rules.lock();
         let id = match rule.id.take() {
             Some(id) => id,
             None => format!(
@@ -119,14 +119,14 @@ impl Faults {
 
     /// Remove a rule; whether it existed.
     pub fn remove(&self, id: &str) -> bool {
-        let mut rules = self.rules.lock().expect("faults lock");
+        let mut rules = self.rules.lock();
         let before = rules.len();
         rules.retain(|a| a.rule.id.as_deref() != Some(id));
         rules.len() != before
     }
 
     pub fn list(&self) -> Vec<Listed> {
-        let rules = self.rules.lock().expect("faults lock");
+        let rules = self.rules.lock();
         rules
             .iter()
             .map(|a| Listed {
@@ -140,7 +140,7 @@ impl Faults {
     /// The first rule that fires for `point`, if any (its counters advance).
     pub fn decide(&self, point: &Point<'_>) -> Option<Fired> {
         let now = clock::now();
-        let mut rules = self.rules.lock().expect("faults lock");
+        let mut rules = self.rules.lock();
         for a in rules.iter_mut() {
             if !a.rule.when.matches(point) || !in_window(&a.rule.when, a.added, now) {
                 continue;

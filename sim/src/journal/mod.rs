@@ -10,11 +10,12 @@
 
 mod file;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 
 pub use file::FileWriter;
@@ -195,7 +196,7 @@ impl Journal {
 
     /// Record an entry and return its id.
     pub fn record(&self, r: Record) -> u64 {
-        let mut ring = self.ring.lock().expect("journal lock poisoned");
+        let mut ring = self.ring.lock();
         // The id is taken under the lock so the ring stays in id order.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(Entry {
@@ -226,7 +227,7 @@ impl Journal {
     /// Entries matching `q`, oldest first, at most `q.limit` (default 1000).
     pub fn query(&self, q: &Query) -> Vec<Arc<Entry>> {
         let limit = q.limit.unwrap_or(1000);
-        let ring = self.ring.lock().expect("journal lock poisoned");
+        let ring = self.ring.lock();
         let start = match q.since {
             Some(since) => ring.entries.partition_point(|e| e.id <= since),
             None => 0,
@@ -241,19 +242,19 @@ impl Journal {
 
     /// One entry by id, if still held.
     pub fn get(&self, id: u64) -> Option<Arc<Entry>> {
-        let ring = self.ring.lock().expect("journal lock poisoned");
+        let ring = self.ring.lock();
         let at = ring.entries.partition_point(|e| e.id < id);
         ring.entries.get(at).filter(|e| e.id == id).cloned()
     }
 
     /// Stop feeding the file writer, so it flushes and ends.
     pub fn close_file(&self) {
-        self.ring.lock().expect("journal lock poisoned").file = None;
+        self.ring.lock().file = None;
     }
 
     /// How many entries the bound has evicted.
     pub fn evicted(&self) -> u64 {
-        self.ring.lock().expect("journal lock poisoned").evicted
+        self.ring.lock().evicted
     }
 
     /// The id of the newest entry (0 when empty).

@@ -7,8 +7,9 @@
 
 use crate::clock::{self, Instant};
 use crate::config::{AuthMode, Config};
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a token was refused.
@@ -103,7 +104,7 @@ impl Tokens {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let store = self.store.lock().expect("token lock poisoned");
+        let store = self.store.lock();
         match store.access.get(token) {
             Some(Grant { blocked: Some(e), .. }) => Err(e.clone()),
             Some(g) if self.mode == AuthMode::Strict && g.expires.is_some_and(|e| clock::now() >= e) => {
@@ -117,12 +118,7 @@ impl Tokens {
 
     /// The device a refresh token belongs to, if known.
     pub fn refresh_owner(&self, refresh_token: &str) -> Option<Arc<str>> {
-        self.store
-            .lock()
-            .expect("token lock poisoned")
-            .refresh
-            .get(refresh_token)
-            .cloned()
+        self.store.lock().refresh.get(refresh_token).cloned()
     }
 
     /// Mint an access token for `device`, reusing `refresh_token` or minting one.
@@ -130,7 +126,7 @@ impl Tokens {
         let access_token = format!("Atza|{}", uuid::Uuid::new_v4().simple());
         let refresh_token = refresh_token.unwrap_or_else(|| format!("Atzr|{}", uuid::Uuid::new_v4().simple()));
         let now = clock::now();
-        let mut store = self.store.lock().expect("token lock poisoned");
+        let mut store = self.store.lock();
         if store.access.len() >= store.sweep_at {
             store.access.retain(|_, g| g.expires.is_none_or(|e| e > now));
             store.sweep_at = (store.access.len() * 2).max(1024);
@@ -156,7 +152,7 @@ impl Tokens {
     /// id used as a token); `expire` reports them expired rather than revoked.
     pub fn block_device(&self, device: &Arc<str>, expire: bool) {
         let why = if expire { AuthError::Expired } else { AuthError::Revoked };
-        let mut store = self.store.lock().expect("token lock poisoned");
+        let mut store = self.store.lock();
         for g in store.access.values_mut().filter(|g| &g.device == device) {
             g.blocked = Some(why.clone());
         }
@@ -170,7 +166,7 @@ impl Tokens {
 
     /// Remember a code pair under its device code.
     pub fn add_codepair(&self, device_code: String, pair: CodePair) {
-        let mut store = self.store.lock().expect("token lock poisoned");
+        let mut store = self.store.lock();
         let now = clock::now();
         store.codepairs.retain(|_, p| p.expires > now);
         store.codepairs.insert(device_code, pair);
@@ -178,7 +174,7 @@ impl Tokens {
 
     /// The code pair for a device code (removed once redeemed).
     pub fn take_codepair(&self, device_code: &str, user_code: &str) -> Result<CodePair, CodePairError> {
-        let mut store = self.store.lock().expect("token lock poisoned");
+        let mut store = self.store.lock();
         let pair = store.codepairs.get(device_code).ok_or(CodePairError::Unknown)?;
         if pair.user_code != user_code {
             return Err(CodePairError::Unknown);

@@ -5,9 +5,10 @@ use super::model::Scenario;
 use super::runner::{self, ScenarioResult};
 use crate::config::{Config, DeviceDecl};
 use crate::server::{Listeners, Sim};
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
@@ -132,7 +133,7 @@ pub async fn run(config: Config, scenarios: &[Scenario], spawn: Option<&str>, qu
     }
     let _ = stop.send(());
     let _ = server.await;
-    let device_output = output.lock().expect("output lock").clone();
+    let device_output = output.lock().clone();
     Ok(Outcome { results, device_output })
 }
 
@@ -186,10 +187,7 @@ async fn capture(mut r: Box<dyn tokio::io::AsyncRead + Unpin + std::marker::Send
         if n == 0 {
             break;
         }
-        output
-            .lock()
-            .expect("output lock")
-            .push_str(&String::from_utf8_lossy(&buf[..n]));
+        output.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
     }
 }
 

@@ -14,12 +14,13 @@ use super::template::{Vars, toml_to_json};
 use crate::clock::{self, Instant};
 use crate::journal::{Entry, Kind, Query};
 use crate::state::State;
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default `within` of await_connect, expect and expect_conformance.
@@ -89,7 +90,7 @@ pub struct Runner {
 /// Run `scenario` on `state`, considering journal entries after `since`.
 pub async fn run(state: Arc<State>, scenario: &Scenario, since: u64, progress: Progress) -> ScenarioResult {
     let mut vars = Vars::default();
-    for l in state.listeners.read().expect("listeners lock").iter() {
+    for l in state.listeners.read().iter() {
         let key = match &*l.name {
             "avs" => "avs_url".to_string(),
             "plain" => "plain_url".to_string(),
@@ -124,7 +125,7 @@ pub async fn run(state: Arc<State>, scenario: &Scenario, since: u64, progress: P
         progress,
     };
     let outcome = runner.steps(&scenario.steps, "").await;
-    let shared = runner.shared.into_inner().expect("runner lock");
+    let shared = runner.shared.into_inner();
     for id in &shared.faults {
         runner.state.faults.remove(id);
     }
@@ -157,8 +158,8 @@ fn failed(text: impl Into<String>) -> Failed {
 }
 
 impl Runner {
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().expect("runner lock")
+    fn shared(&self) -> parking_lot::MutexGuard<'_, Shared> {
+        self.shared.lock()
     }
 
     fn device(&self, actor: &str) -> String {

@@ -6,11 +6,12 @@ use super::model::Scenario;
 use super::runner::{self, ScenarioResult, StepResult};
 use crate::journal::{Face, Kind, Record};
 use crate::state::State;
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Finished runs kept for the control API.
 const KEPT_RUNS: usize = 200;
@@ -54,11 +55,11 @@ impl Service {
 
     /// Mark a journal entry as matched by an expectation.
     pub fn claim(&self, id: u64) {
-        self.claimed.lock().expect("claimed lock").insert(id);
+        self.claimed.lock().insert(id);
     }
 
     pub fn is_claimed(&self, id: u64) -> bool {
-        self.claimed.lock().expect("claimed lock").contains(&id)
+        self.claimed.lock().contains(&id)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -75,10 +76,9 @@ impl Service {
         let runs: Vec<Value> = self
             .runs
             .lock()
-            .expect("runs lock")
             .iter()
             .map(|r| {
-                let r = r.lock().expect("run lock");
+                let r = r.lock();
                 json!({"id": r.id, "scenario": r.scenario, "trigger": r.trigger, "started_at": r.started_at, "status": r.status})
             })
             .collect();
@@ -87,9 +87,9 @@ impl Service {
 
     /// One run in full.
     pub fn get(&self, id: u64) -> Option<Value> {
-        let runs = self.runs.lock().expect("runs lock");
-        let run = runs.iter().find(|r| r.lock().expect("run lock").id == id)?;
-        Some(json!(&*run.lock().expect("run lock")))
+        let runs = self.runs.lock();
+        let run = runs.iter().find(|r| r.lock().id == id)?;
+        Some(json!(&*run.lock()))
     }
 
     /// The index of a scenario by name or file.
@@ -101,7 +101,7 @@ impl Service {
 
     /// Start scenario `index` unless it is running; returns the run id.
     pub fn start(self: &Arc<Self>, state: &Arc<State>, index: usize, trigger: &str, since: u64) -> Option<u64> {
-        if !self.active.lock().expect("active lock").insert(index) {
+        if !self.active.lock().insert(index) {
             return None;
         }
         let scenario = self.library[index].clone();
@@ -117,7 +117,7 @@ impl Service {
             result: None,
         }));
         {
-            let mut runs = self.runs.lock().expect("runs lock");
+            let mut runs = self.runs.lock();
             if runs.len() == KEPT_RUNS {
                 runs.pop_front();
             }
@@ -147,7 +147,7 @@ impl Service {
                     )
                     .body(json!({"run": id, "step": r})),
                 );
-                live.lock().expect("run lock").steps.push(r.clone());
+                live.lock().steps.push(r.clone());
             });
             let result = runner::run(state.clone(), &scenario, since, progress).await;
             let verdict = if result.passed { "passed" } else { "failed" };
@@ -160,11 +160,11 @@ impl Service {
                 .body(json!({"run": id, "passed": result.passed, "failure": result.failure})),
             );
             {
-                let mut r = run.lock().expect("run lock");
+                let mut r = run.lock();
                 r.status = verdict.into();
                 r.result = Some(result);
             }
-            svc.active.lock().expect("active lock").remove(&index);
+            svc.active.lock().remove(&index);
         });
         Some(id)
     }
