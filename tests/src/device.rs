@@ -53,29 +53,34 @@ impl Answer {
     }
 }
 
+/// A TLS connection to `addr` as host `localhost`, trusting `ca`, with ALPN h2 agreed.
+pub async fn tls_stream(addr: SocketAddr, ca: &Path) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost")?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    anyhow::ensure!(
+        tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+        "server did not select ALPN h2"
+    );
+    Ok(tls)
+}
+
 impl Device {
     /// Connect over TLS (ALPN h2) to `addr`, as host `localhost`.
     pub async fn tls(addr: SocketAddr, ca: &Path, token: &str) -> anyhow::Result<Device> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
-            roots.add(cert?)?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let tcp = TcpStream::connect(addr).await?;
-        let name = rustls_pki_types::ServerName::try_from("localhost")?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await?;
-        anyhow::ensure!(
-            tls.get_ref().1.alpn_protocol() == Some(b"h2"),
-            "server did not select ALPN h2"
-        );
-        Device::handshake(tls, token).await
+        Device::handshake(tls_stream(addr, ca).await?, token).await
     }
 
     /// Connect over h2c with prior knowledge.

@@ -8,7 +8,7 @@ use crate::clock;
 use crate::journal::{Face, Kind, Record};
 use crate::state::{ListenerInfo, State};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,8 @@ pub struct Connection {
     pub shaping: Arc<crate::faults::io::Shaping>,
     /// Frame-level faults on this connection's HTTP/2 frames.
     pub frames: Arc<crate::avs::frames::FrameControl>,
+    /// The highest client stream id accepted (the last-stream-id of a GOAWAY).
+    last_stream: AtomicU32,
 }
 
 impl Connection {
@@ -68,6 +70,7 @@ impl Connection {
             ping: OnceLock::new(),
             shaping,
             frames: Default::default(),
+            last_stream: AtomicU32::new(0),
         })
     }
 
@@ -104,9 +107,24 @@ impl Connection {
     }
 
     /// Ask the connection to close (GOAWAY, then drain).
+    ///
+    /// An abrupt close (a fault's GOAWAY with an error code) queues its
+    /// GOAWAY before anything else is told: streams that end because the
+    /// connection is closing (the downchannel, the stream the fault fired
+    /// on) would otherwise race it to the wire. After it nothing else
+    /// leaves, so a client sees the same frames on every run.
     pub fn close(&self, reason: CloseReason) {
-        let _ = self.close_reason.set(reason);
+        if self.close_reason.set(reason).is_ok() {
+            if let CloseReason::Fault { graceful: false, code } = reason {
+                self.frames.goaway(self.last_stream.load(Ordering::Relaxed), code);
+            }
+        }
         self.closing.cancel();
+    }
+
+    /// A client stream was accepted.
+    pub fn stream_accepted(&self, id: u32) {
+        self.last_stream.fetch_max(id, Ordering::Relaxed);
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {

@@ -161,7 +161,6 @@ pub async fn apply(
         }
         Action::MaxConcurrentStreams { value } => {
             conn.frames.max_concurrent_streams(value);
-            kick(conn);
             Next::Continue
         }
         Action::RevokeToken | Action::ExpireToken => {
@@ -281,7 +280,6 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
                 Action::StopPingAcks => conn.frames.drop_pings(),
                 Action::MaxConcurrentStreams { value } => {
                     conn.frames.max_concurrent_streams(*value);
-                    kick(&conn);
                 }
                 _ => {}
             }
@@ -324,14 +322,7 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
     }
 }
 
-/// Write a raw GOAWAY (chosen last-stream-id and code), then drop the connection.
+/// Write a raw GOAWAY (chosen last-stream-id and code), then close in order.
 fn raw_goaway(conn: &Arc<Connection>, last_stream_id: u32, code: u32) {
     conn.frames.goaway(last_stream_id, code);
-    kick(conn);
-}
-
-/// Make the connection write now, so injected frames go out even when idle.
-fn kick(conn: &Arc<Connection>) {
-    let conn = conn.clone();
-    tokio::spawn(async move { conn.flush_barrier().await });
 }

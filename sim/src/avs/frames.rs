@@ -6,8 +6,10 @@
 //! only frame headers (9 bytes each, payloads skipped) and reports client
 //! PINGs. Later fault rules can hook in at the same place.
 
+use futures::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const PREFACE_LEN: usize = 24;
 const FRAME_PING: u8 = 0x6;
+const FRAME_SETTINGS: u8 = 0x4;
 const FLAG_ACK: u8 = 0x1;
 
 /// What the sniffer reports.
@@ -71,17 +74,46 @@ impl FrameTracker {
     }
 }
 
+/// How long a connection lingers after an injected GOAWAY: the write side
+/// is shut down at once, and what the client still sends is read and
+/// discarded until it closes or this much time has passed. Closing with
+/// unread bytes in the socket would make the kernel send a TCP RST, which
+/// can destroy the GOAWAY before the client reads it (RFC 9113 §6.8 asks
+/// for an orderly close after GOAWAY).
+pub const GOAWAY_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Frame-level faults on one connection: client PINGs dropped before `h2`
 /// sees them (so none is answered), and raw frames written between `h2`'s
 /// own (a SETTINGS change, a GOAWAY with a chosen last-stream-id).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FrameControl {
     drop_pings: AtomicBool,
     /// Client SETTINGS ACKs to hide from `h2` (one per injected SETTINGS).
     swallow_acks: AtomicU32,
     inject: Mutex<VecDeque<u8>>,
-    /// Fail the connection once the injected bytes are out (after a raw GOAWAY).
+    /// Shut the connection down once the injected bytes are out (after a GOAWAY).
     close_after_inject: AtomicBool,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS values sent but not yet acknowledged.
+    announced: Mutex<VecDeque<u32>>,
+    /// The stream limit the client has acknowledged (`u32::MAX`: only `h2`'s own).
+    max_streams: AtomicU32,
+    /// The connection task, woken when frames are queued so they leave even
+    /// on an idle connection (`h2` flushes its I/O whenever it is polled).
+    task: AtomicWaker,
+}
+
+impl Default for FrameControl {
+    fn default() -> Self {
+        FrameControl {
+            drop_pings: AtomicBool::new(false),
+            swallow_acks: AtomicU32::new(0),
+            inject: Mutex::new(VecDeque::new()),
+            close_after_inject: AtomicBool::new(false),
+            announced: Mutex::new(VecDeque::new()),
+            max_streams: AtomicU32::new(u32::MAX),
+            task: AtomicWaker::new(),
+        }
+    }
 }
 
 impl FrameControl {
@@ -90,22 +122,64 @@ impl FrameControl {
         self.drop_pings.store(true, Ordering::Relaxed);
     }
 
-    /// Announce a new SETTINGS_MAX_CONCURRENT_STREAMS.
+    /// Announce a new SETTINGS_MAX_CONCURRENT_STREAMS. It is enforced once
+    /// the client acknowledges it (RFC 9113 §6.5.3): from then on a stream
+    /// beyond it is refused (`max_streams`).
     pub fn max_concurrent_streams(&self, value: u32) {
         let mut frame = frame_header(6, 0x4, 0, 0);
         frame.extend_from_slice(&0x3u16.to_be_bytes());
         frame.extend_from_slice(&value.to_be_bytes());
+        // Queue the value before the frame can leave, so the ACK finds it.
+        self.announced.lock().push_back(value);
         self.swallow_acks.fetch_add(1, Ordering::Relaxed);
         self.inject.lock().extend(frame);
+        self.task.wake();
     }
 
-    /// Send GOAWAY with this last-stream-id and code, then drop the connection.
+    /// The concurrent-stream limit the client has acknowledged, if one was announced.
+    pub fn max_streams(&self) -> Option<u32> {
+        let n = self.max_streams.load(Ordering::Relaxed);
+        (n != u32::MAX).then_some(n)
+    }
+
+    /// Send GOAWAY with this last-stream-id and code, then close in order
+    /// (write side shut, reads discarded until the peer closes or
+    /// `GOAWAY_LINGER`). Nothing `h2` writes after it reaches the client,
+    /// so the frames a client sees do not depend on timing.
     pub fn goaway(&self, last_stream_id: u32, code: u32) {
         let mut frame = frame_header(8, 0x7, 0, 0);
         frame.extend_from_slice(&(last_stream_id & 0x7fff_ffff).to_be_bytes());
         frame.extend_from_slice(&code.to_be_bytes());
         self.inject.lock().extend(frame);
         self.close_after_inject.store(true, Ordering::Relaxed);
+        self.task.wake();
+    }
+
+    /// Whether a GOAWAY was injected (the connection is closing in order).
+    pub fn goaway_sent(&self) -> bool {
+        self.close_after_inject.load(Ordering::Relaxed)
+    }
+
+    /// Whether a client frame with this header is hidden from `h2`;
+    /// `on_ping` runs for every client PING, hidden or not.
+    fn hides(&self, h: &[u8; 9], on_ping: &mut impl FnMut()) -> bool {
+        let ping = h[3] == FRAME_PING && h[4] & FLAG_ACK == 0;
+        if ping {
+            on_ping();
+            return self.drop_pings.load(Ordering::Relaxed);
+        }
+        let settings_ack = h[3] == FRAME_SETTINGS && h[4] & FLAG_ACK != 0;
+        let swallowed = settings_ack
+            && self
+                .swallow_acks
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok();
+        if swallowed {
+            if let Some(v) = self.announced.lock().pop_front() {
+                self.max_streams.store(v, Ordering::Relaxed);
+            }
+        }
+        swallowed
     }
 }
 
@@ -116,73 +190,127 @@ fn frame_header(len: usize, kind: u8, flags: u8, stream: u32) -> Vec<u8> {
 }
 
 /// The read side: follows client frames, reports PINGs, drops the frames
-/// `FrameControl` asks to hide. A frame header is held back until complete.
+/// `FrameControl` asks to hide.
+///
+/// It works in place on the caller's buffer: bytes are read once, straight
+/// into it, and only the frames it hides are cut out (so it never hands
+/// back more than was read). A frame header split across reads is held
+/// here until complete, then handed back before anything else.
 #[derive(Debug)]
 pub struct ReadFilter {
     preface_left: usize,
-    header: Vec<u8>,
+    /// An incomplete frame header, not yet handed back.
+    header: [u8; 9],
+    header_len: usize,
     body_left: usize,
     body_dropped: bool,
+    /// A complete, kept header still to hand back: `header[pending..9]`.
+    pending: Option<usize>,
 }
 
 impl Default for ReadFilter {
     fn default() -> Self {
         ReadFilter {
             preface_left: PREFACE_LEN,
-            header: Vec::with_capacity(9),
+            header: [0; 9],
+            header_len: 0,
             body_left: 0,
             body_dropped: false,
+            pending: None,
         }
     }
 }
 
 impl ReadFilter {
-    /// The bytes to pass on; `on_ping` runs for every client PING.
-    pub fn filter(&mut self, mut data: &[u8], control: &FrameControl, mut on_ping: impl FnMut()) -> Vec<u8> {
-        let mut kept = Vec::with_capacity(data.len());
-        while !data.is_empty() {
+    /// Filter `region` (bytes just read) in place; returns how many bytes at
+    /// its start are kept. Requires no held header (`held() == 0`).
+    pub fn filter_in_place(&mut self, region: &mut [u8], control: &FrameControl, mut on_ping: impl FnMut()) -> usize {
+        debug_assert_eq!(self.header_len, 0);
+        let (mut r, mut w, n) = (0, 0, region.len());
+        let keep = |region: &mut [u8], r: usize, w: &mut usize, k: usize| {
+            if r != *w {
+                region.copy_within(r..r + k, *w);
+            }
+            *w += k;
+        };
+        while r < n {
             if self.preface_left > 0 {
-                let n = self.preface_left.min(data.len());
-                self.preface_left -= n;
-                kept.extend_from_slice(&data[..n]);
-                data = &data[n..];
-                continue;
-            }
-            if self.body_left > 0 {
-                let n = self.body_left.min(data.len());
-                self.body_left -= n;
+                let k = self.preface_left.min(n - r);
+                keep(region, r, &mut w, k);
+                self.preface_left -= k;
+                r += k;
+            } else if self.body_left > 0 {
+                let k = self.body_left.min(n - r);
                 if !self.body_dropped {
-                    kept.extend_from_slice(&data[..n]);
+                    keep(region, r, &mut w, k);
                 }
-                data = &data[n..];
-                continue;
+                self.body_left -= k;
+                r += k;
+            } else if n - r < 9 {
+                self.header[..n - r].copy_from_slice(&region[r..]);
+                self.header_len = n - r;
+                r = n;
+            } else {
+                let mut h = [0u8; 9];
+                h.copy_from_slice(&region[r..r + 9]);
+                if !self.start_frame(&h, control, &mut on_ping) {
+                    keep(region, r, &mut w, 9);
+                }
+                r += 9;
             }
-            let n = (9 - self.header.len()).min(data.len());
-            self.header.extend_from_slice(&data[..n]);
-            data = &data[n..];
-            if self.header.len() < 9 {
-                break;
-            }
-            let h = std::mem::take(&mut self.header);
-            let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
-            let ping = h[3] == FRAME_PING && h[4] & FLAG_ACK == 0;
-            let settings_ack = h[3] == 0x4 && h[4] & FLAG_ACK != 0;
-            if ping {
-                on_ping();
-            }
-            let drop = (ping && control.drop_pings.load(Ordering::Relaxed))
-                || (settings_ack
-                    && control
-                        .swallow_acks
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                        .is_ok());
-            if !drop {
-                kept.extend_from_slice(&h);
-            }
-            self.body_left = len;
-            self.body_dropped = drop;
         }
-        kept
+        w
+    }
+
+    /// Bytes of an incomplete header held back.
+    pub fn held(&self) -> usize {
+        self.header_len
+    }
+
+    /// Add bytes (at most `9 - held()`) to the held header; once complete it
+    /// is decided, and if kept becomes pending.
+    pub fn complete_header(&mut self, bytes: &[u8], control: &FrameControl, mut on_ping: impl FnMut()) {
+        let n = bytes.len().min(9 - self.header_len);
+        self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
+        self.header_len += n;
+        if self.header_len == 9 {
+            self.header_len = 0;
+            let h = self.header;
+            if !self.start_frame(&h, control, &mut on_ping) {
+                self.pending = Some(0);
+            }
+        }
+    }
+
+    /// At end of input: hand back a partial header as it is (`h2` will
+    /// report the truncated frame).
+    pub fn flush_partial(&mut self) {
+        if self.header_len > 0 {
+            self.pending = Some(9 - self.header_len);
+            self.header.copy_within(..self.header_len, 9 - self.header_len);
+            self.header_len = 0;
+        }
+    }
+
+    /// Kept header bytes still to hand back.
+    pub fn pending(&self) -> &[u8] {
+        self.pending.map_or(&[], |p| &self.header[p..])
+    }
+
+    /// `n` pending bytes were handed back.
+    pub fn consume_pending(&mut self, n: usize) {
+        if let Some(p) = self.pending {
+            let p = (p + n).min(9);
+            self.pending = (p < 9).then_some(p);
+        }
+    }
+
+    /// A frame starts with header `h`; returns whether it is hidden.
+    fn start_frame(&mut self, h: &[u8; 9], control: &FrameControl, on_ping: &mut impl FnMut()) -> bool {
+        let hidden = control.hides(h, on_ping);
+        self.body_left = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+        self.body_dropped = hidden;
+        hidden
     }
 }
 
@@ -195,6 +323,9 @@ pub struct Sniffed<IO> {
     read: ReadFilter,
     /// Write side: boundary tracking of what `h2` wrote.
     out: FrameTracker,
+    /// Set once an injected GOAWAY is out: the write side is shut and reads
+    /// are discarded until the peer closes or this deadline passes.
+    closing: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<IO> Sniffed<IO> {
@@ -207,37 +338,101 @@ impl<IO> Sniffed<IO> {
             control,
             read: ReadFilter::default(),
             out,
+            closing: None,
         }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> Sniffed<IO> {
+    /// After GOAWAY: read and discard until EOF (handed to `h2` as EOF) or
+    /// the linger deadline (an error). Yields after a few reads so a client
+    /// that never stops sending cannot hog the task.
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(deadline) = self.closing.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client did not close after GOAWAY",
+                )));
+            }
+        }
+        let mut scratch = [0u8; 4096];
+        for _ in 0..16 {
+            let mut rb = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                // The socket and the deadline will wake us.
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // Still more to discard: come back after others had their turn.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Sniffed<IO> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        this.control.task.register(cx.waker());
+        let observer = this.observer.clone();
         loop {
-            let before = buf.filled().len();
-            std::task::ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
-            let read = buf.filled()[before..].to_vec();
-            if read.is_empty() {
-                return Poll::Ready(Ok(())); // EOF
+            if this.closing.is_some() {
+                return this.poll_discard(cx);
             }
-            let this = &mut *self;
-            let observer = this.observer.clone();
-            let kept = this.read.filter(&read, &this.control, || observer.ping());
-            buf.set_filled(before);
-            buf.put_slice(&kept);
-            if !kept.is_empty() {
+            if buf.remaining() == 0 {
                 return Poll::Ready(Ok(()));
             }
-            // Everything read was filtered out: read again rather than signal EOF.
+            let pending = this.read.pending();
+            if !pending.is_empty() {
+                let n = pending.len().min(buf.remaining());
+                buf.put_slice(&pending[..n]);
+                this.read.consume_pending(n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.read.held() > 0 {
+                // Complete the split header with a read of at most its missing bytes.
+                let mut scratch = [0u8; 9];
+                let need = 9 - this.read.held();
+                let mut rb = ReadBuf::new(&mut scratch[..need]);
+                std::task::ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;
+                if rb.filled().is_empty() {
+                    this.read.flush_partial();
+                    if this.read.pending().is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
+                } else {
+                    this.read
+                        .complete_header(rb.filled(), &this.control, || observer.ping());
+                }
+                continue;
+            }
+            let before = buf.filled().len();
+            std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+            let read = buf.filled().len() - before;
+            if read == 0 {
+                return Poll::Ready(Ok(())); // EOF
+            }
+            let region = &mut buf.filled_mut()[before..];
+            let kept = this.read.filter_in_place(region, &this.control, || observer.ping());
+            buf.set_filled(before + kept);
+            if kept > 0 {
+                return Poll::Ready(Ok(()));
+            }
+            // Everything read was hidden or held: read again rather than signal EOF.
         }
     }
 }
 
 impl<IO: AsyncWrite + Unpin> Sniffed<IO> {
-    /// Write pending injected frames if at a frame boundary.
+    /// Write pending injected frames if at a frame boundary; after a GOAWAY,
+    /// flush and shut the write side, and start closing.
     fn poll_inject(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.control.task.register(cx.waker());
         let at_boundary = self.out.skip == 0 && self.out.header_len == 0;
-        if !at_boundary {
+        if !at_boundary || self.closing.is_some() {
             return Poll::Ready(Ok(()));
         }
         loop {
@@ -245,10 +440,9 @@ impl<IO: AsyncWrite + Unpin> Sniffed<IO> {
             if chunk.is_empty() {
                 if self.control.close_after_inject.load(Ordering::Relaxed) {
                     std::task::ready!(Pin::new(&mut self.io).poll_flush(cx))?;
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "closed after an injected GOAWAY",
-                    )));
+                    // A failed shutdown still ends in close; the GOAWAY is out.
+                    let _ = std::task::ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+                    self.closing = Some(Box::pin(tokio::time::sleep(GOAWAY_LINGER)));
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -261,15 +455,24 @@ impl<IO: AsyncWrite + Unpin> Sniffed<IO> {
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Sniffed<IO> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_inject(cx))?;
+        if self.closing.is_some() {
+            return Poll::Ready(Ok(data.len())); // after GOAWAY nothing else leaves
+        }
         let n = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, data))?;
         self.out.feed(&data[..n], || {});
         Poll::Ready(Ok(n))
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(self.poll_inject(cx))?;
+        if self.closing.is_some() {
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.io).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.closing.is_some() {
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
@@ -277,6 +480,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Sniffed<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::sync::atomic::AtomicUsize;
+
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
     fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
         let len = payload.len();
@@ -285,9 +492,59 @@ mod tests {
         f
     }
 
+    /// A socket that delivers `chunks` as separate reads (never more than the
+    /// reader's buffer holds, the rest on the next read), then EOF.
+    struct Chunked(VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Chunked {
+        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            if let Some(front) = self.0.front_mut() {
+                let n = front.len().min(buf.remaining());
+                buf.put_slice(&front[..n]);
+                front.drain(..n);
+                if front.is_empty() {
+                    self.0.pop_front();
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[derive(Default)]
+    struct Pings(AtomicUsize);
+    impl FrameObserver for Pings {
+        fn ping(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Read `wire` (cut at `cuts`) through the filter with buffers of `sizes`
+    /// (cycled); returns what came out and the PINGs seen.
+    fn through(wire: &[u8], cuts: &[usize], sizes: &[usize], control: Arc<FrameControl>) -> (Vec<u8>, usize) {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+        points.extend([0, wire.len()]);
+        points.sort_unstable();
+        points.dedup();
+        let chunks = points.windows(2).map(|w| wire[w[0]..w[1]].to_vec()).collect();
+        let pings = Arc::new(Pings::default());
+        let mut io = Sniffed::new(Chunked(chunks), pings.clone(), control);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut out = Vec::new();
+        for size in sizes.iter().cycle() {
+            let mut storage = vec![0u8; *size];
+            let mut buf = ReadBuf::new(&mut storage);
+            match Pin::new(&mut io).poll_read(&mut cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => break,
+                Poll::Ready(Ok(())) => out.extend_from_slice(buf.filled()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (out, pings.0.load(Ordering::Relaxed))
+    }
+
     #[test]
     fn counts_client_pings_across_any_split() {
-        let mut wire = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let mut wire = PREFACE.to_vec();
         wire.extend(frame(0x4, 0, &[0; 6])); // SETTINGS
         wire.extend(frame(FRAME_PING, 0, &[1; 8]));
         wire.extend(frame(FRAME_PING, FLAG_ACK, &[2; 8])); // an ACK is not activity
@@ -302,30 +559,99 @@ mod tests {
         }
     }
 
+    /// The reported crash: a burst of WINDOW_UPDATEs read with a buffer that
+    /// ends inside a frame header.
+    #[test]
+    fn a_header_split_across_reads_never_overfills_the_buffer() {
+        let mut wire = PREFACE.to_vec();
+        for _ in 0..1000 {
+            wire.extend(frame(0x8, 0, &1u32.to_be_bytes()));
+        }
+        for size in [1, 5, 8, 9, 10, 17, 100, 4096] {
+            let (out, _) = through(&wire, &[], &[size], Arc::default());
+            assert_eq!(out, wire, "buffer of {size}");
+        }
+    }
+
     #[test]
     fn dropped_pings_and_swallowed_acks_vanish_across_any_split() {
-        let mut wire = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
         let settings = frame(0x4, 0, &[0; 6]);
         let ping = frame(FRAME_PING, 0, &[1; 8]);
         let ack = frame(0x4, FLAG_ACK, &[]);
         let data = frame(0x0, 0, b"payload");
+        let mut wire = PREFACE.to_vec();
         for f in [&settings, &ping, &ack, &data, &ack] {
             wire.extend_from_slice(f);
         }
-        let mut want = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let mut want = PREFACE.to_vec();
         for f in [&settings, &data, &ack] {
             want.extend_from_slice(f);
         }
         for split in 0..wire.len() {
-            let control = FrameControl::default();
+            for size in [1, 3, 9, 64] {
+                let control = Arc::new(FrameControl::default());
+                control.drop_pings();
+                control.max_concurrent_streams(1);
+                control.inject.lock().clear();
+                let (got, pings) = through(&wire, &[split], &[size], control.clone());
+                assert_eq!(got, want, "split at {split}, buffer {size}");
+                assert_eq!(pings, 1);
+                assert_eq!(
+                    control.max_streams(),
+                    Some(1),
+                    "the swallowed ACK puts the limit in force"
+                );
+            }
+        }
+    }
+
+    fn frames() -> impl Strategy<Value = Vec<(u8, u8, Vec<u8>)>> {
+        proptest::collection::vec(
+            (0u8..=10, any::<u8>(), proptest::collection::vec(any::<u8>(), 0..40)),
+            0..40,
+        )
+    }
+
+    proptest! {
+        /// Whatever the frames, cuts and buffer sizes, untouched traffic
+        /// comes out byte for byte and every PING is seen once.
+        #[test]
+        fn bytes_out_equal_bytes_in(
+            frames in frames(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..20),
+            sizes in proptest::collection::vec(1usize..80, 1..8),
+        ) {
+            let mut wire = PREFACE.to_vec();
+            let mut want_pings = 0;
+            for (kind, flags, payload) in &frames {
+                want_pings += usize::from(*kind == FRAME_PING && flags & FLAG_ACK == 0);
+                wire.extend(frame(*kind, *flags, payload));
+            }
+            let (out, pings) = through(&wire, &cuts, &sizes, Arc::default());
+            prop_assert_eq!(out, wire);
+            prop_assert_eq!(pings, want_pings);
+        }
+
+        /// Hidden frames are cut out whole, and nothing else changes.
+        #[test]
+        fn hidden_pings_are_cut_out_whole(
+            frames in frames(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..20),
+            sizes in proptest::collection::vec(1usize..80, 1..8),
+        ) {
+            let mut wire = PREFACE.to_vec();
+            let mut want = PREFACE.to_vec();
+            for (kind, flags, payload) in &frames {
+                let f = frame(*kind, *flags, payload);
+                wire.extend_from_slice(&f);
+                if !(*kind == FRAME_PING && flags & FLAG_ACK == 0) {
+                    want.extend_from_slice(&f);
+                }
+            }
+            let control = Arc::new(FrameControl::default());
             control.drop_pings();
-            control.swallow_acks.store(1, Ordering::Relaxed);
-            let mut filter = ReadFilter::default();
-            let mut pings = 0;
-            let mut got = filter.filter(&wire[..split], &control, || pings += 1);
-            got.extend(filter.filter(&wire[split..], &control, || pings += 1));
-            assert_eq!(got, want, "split at {split}");
-            assert_eq!(pings, 1);
+            let (out, _) = through(&wire, &cuts, &sizes, control);
+            prop_assert_eq!(out, want);
         }
     }
 }

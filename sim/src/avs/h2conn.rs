@@ -64,6 +64,7 @@ where
         conn.set_ping_pong(pp);
     }
     let router = crate::public::router(state.clone());
+    let open = OpenStreams::default();
     let grace = state.config.avs.drain_grace;
     let mut drain_deadline: Option<crate::clock::Instant> = None;
     let age = state.config.avs.max_connection_age;
@@ -71,9 +72,17 @@ where
     let close_note = loop {
         tokio::select! {
             accepted = h2.accept() => match accepted {
-                Some(Ok((req, respond))) => {
+                Some(Ok((req, mut respond))) => {
+                    conn.stream_accepted(respond.stream_id().as_u32());
+                    let Some(slot) = open.admit(&conn) else {
+                        refuse(&state, &conn, &req, &mut respond);
+                        continue;
+                    };
                     let (state, conn, router) = (state.clone(), conn.clone(), router.clone());
-                    tasks.spawn(route(state, conn, router, req, respond));
+                    tasks.spawn(async move {
+                        route(state, conn, router, req, respond).await;
+                        drop(slot);
+                    });
                 }
                 Some(Err(e)) => break format!("connection error: {e}"),
                 None => break "connection closed".to_string(),
@@ -88,7 +97,11 @@ where
                     _ => ("the simulator is shutting down".to_string(), None),
                 };
                 match abrupt {
-                    Some(reason) => h2.abrupt_shutdown(reason),
+                    // `Connection::close` queued the GOAWAY (and woke this task).
+                    // The frame filter then closes in order (see `frames::GOAWAY_LINGER`).
+                    Some(_) => {
+                        drain_deadline = Some(crate::clock::now() + grace.max(crate::avs::frames::GOAWAY_LINGER * 2));
+                    }
                     None => h2.graceful_shutdown(),
                 }
                 let code = abrupt.map_or("NO_ERROR".to_string(), |r| format!("{r:?}"));
@@ -110,6 +123,51 @@ where
     // Wake stream tasks still waiting on this connection.
     conn.closing.cancel();
     conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, close_note));
+}
+
+/// The streams of one connection that are being served, so that a
+/// SETTINGS_MAX_CONCURRENT_STREAMS announced by a fault (which `h2` does not
+/// know about) is enforced: RFC 9113 §5.1.2 lets a server refuse a stream
+/// beyond its limit with REFUSED_STREAM, which tells the client it may retry.
+#[derive(Default)]
+struct OpenStreams(Arc<std::sync::atomic::AtomicU32>);
+
+/// One served stream; the slot frees when the stream's task ends.
+struct Slot(Arc<std::sync::atomic::AtomicU32>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl OpenStreams {
+    /// A slot for a new stream, unless the acknowledged limit is reached.
+    fn admit(&self, conn: &Connection) -> Option<Slot> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let limit = conn.frames.max_streams().unwrap_or(u32::MAX);
+        self.0
+            .fetch_update(Relaxed, Relaxed, |n| (n < limit).then(|| n.saturating_add(1)))
+            .ok()?;
+        Some(Slot(self.0.clone()))
+    }
+}
+
+/// RST_STREAM REFUSED_STREAM for a stream beyond the announced limit, journaled.
+fn refuse(state: &State, conn: &Connection, req: &Request<h2::RecvStream>, respond: &mut SendResponse<Bytes>) {
+    respond.send_reset(h2::Reason::REFUSED_STREAM);
+    let limit = conn.frames.max_streams().unwrap_or(u32::MAX);
+    let record = Record::new(
+        crate::public::face_of(req.uri().path()),
+        Kind::Request,
+        format!(
+            "{} {}: RST_STREAM REFUSED_STREAM (beyond the announced SETTINGS_MAX_CONCURRENT_STREAMS {limit})",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+    .stream(respond.stream_id().as_u32());
+    conn.journal(state, record);
 }
 
 async fn sleep_until(deadline: Option<crate::clock::Instant>) {
