@@ -4,13 +4,19 @@
 //! - `cli`, `config`, `config_env`: the command line and the one config model.
 //! - `server`: listeners, TLS/ALPN and h2c detection, drain; `spawn` for tests.
 //! - `tls`: the generated CA and server certificate.
-//! - `avs`: the device face (downchannel, events, System rules, conformance).
+//! - `avs`: the device face (downchannel, events, System rules, conformance,
+//!   the HTTP/2 connection loop and its frame filter).
 //! - `public`, `bridge`: request/response routes (ping, LWA, Capabilities)
 //!   served over HTTP/2 streams and HTTP/1.1 alike.
 //! - `lwa`: Login With Amazon and the token store.
 //! - `capabilities`: the Capabilities API.
 //! - `control`: the control API.
 //! - `journal`: the record of every exchange.
+//! - `faults`: fault rules (when/then/times) and the byte-level socket shaping;
+//!   the HTTP/2 stream and frame actions live in `avs`.
+//! - `scenario`: the TOML scenario format, its checks, the runner, reports and
+//!   the `serve --scenario` service.
+//! - `device`: the reference device (`avs-sim device`), an AVS Device SDK look-alike.
 //! - `state`: what the faces share.
 //! - `clock`, `duration`: time, read in one place; durations as strings.
 

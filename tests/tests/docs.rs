@@ -1,0 +1,65 @@
+//! The documentation says what the code does: examples load as written and
+//! the crate's layout names every module.
+
+use std::path::PathBuf;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// The fenced blocks of `lang` in `text` after the heading `section`.
+fn blocks(text: &str, section: &str, lang: &str) -> Vec<String> {
+    let start = text.find(section).unwrap_or_else(|| panic!("no section {section:?}"));
+    let rest = &text[start + section.len()..];
+    let rest = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    let fence = format!("```{lang}\n");
+    rest.split(fence.as_str())
+        .skip(1)
+        .map(|b| b[..b.find("```").expect("closed block")].to_string())
+        .collect()
+}
+
+#[test]
+fn the_readme_configuration_example_loads_as_written() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let examples = blocks(&readme, "## Configuration", "toml");
+    assert_eq!(examples.len(), 1, "one configuration example");
+    let config = avs_sim::Config::from_toml(&examples[0], "README.md").unwrap_or_else(|e| panic!("{e}"));
+    config.validate().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.regions.len(), 1);
+    assert_eq!(config.devices.len(), 1);
+}
+
+#[test]
+fn the_readme_fault_example_loads_as_written() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let examples = blocks(&readme, "## Faults", "toml");
+    assert!(!examples.is_empty());
+    for example in examples {
+        let config = avs_sim::Config::from_toml(&example, "README.md").unwrap_or_else(|e| panic!("{e}"));
+        config.validate().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.faults.len(), 2);
+    }
+}
+
+#[test]
+fn the_layout_in_lib_rs_names_every_module() {
+    let lib = std::fs::read_to_string(repo("sim/src/lib.rs")).unwrap();
+    let doc: String = lib.lines().filter(|l| l.starts_with("//!")).collect();
+    let modules: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
+        .collect();
+    assert!(modules.len() > 10);
+    let missing: Vec<_> = modules.iter().filter(|m| !doc.contains(&format!("`{m}`"))).collect();
+    assert!(missing.is_empty(), "modules missing from lib.rs's layout: {missing:?}");
+}
+
+#[test]
+fn run_outputs_are_not_committed() {
+    let ignore = std::fs::read_to_string(repo(".gitignore")).unwrap();
+    assert!(
+        ignore.lines().any(|l| l.trim() == "out/"),
+        "out/ (JUnit and reports) is ignored"
+    );
+}
