@@ -120,6 +120,7 @@ async fn read_and_answer(
     let mut reader = EventReader::new(boundary, cfg.max_json_bytes, cfg.max_event_bytes);
     let mut answer = Answer::Undecided;
     let mut saw_metadata = false;
+    let mut received = 0u64;
     while let Some(chunk) = body.data().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -135,13 +136,32 @@ async fn read_and_answer(
         if matches!(answer, Answer::Done | Answer::Held) {
             continue;
         }
+        received = received.saturating_add(chunk.len() as u64);
         match reader.feed(&chunk) {
             Ok(Some(metadata)) => {
                 saw_metadata = true;
                 answer = ctx.on_metadata(&metadata, respond).await;
             }
             Ok(None) => {}
-            Err(e) => answer = ctx.fail(answer, respond, &e, saw_metadata),
+            Err(e) => {
+                answer = ctx.fail(answer, respond, &e, saw_metadata);
+                if received > cfg.max_event_bytes {
+                    // RFC 9113 §8.1: the answer is complete, so ask the client to
+                    // stop sending (RST_STREAM NO_ERROR) instead of reading the rest.
+                    // The reset drops frames still queued on the stream: let the
+                    // 400 reach the socket first.
+                    ctx.conn.flush_barrier().await;
+                    respond.send_reset(h2::Reason::NO_ERROR);
+                    ctx.note(
+                        Kind::Reset,
+                        format!(
+                            "RST_STREAM NO_ERROR: the rest of the upload (over avs.max_event_bytes = {}) is not read",
+                            cfg.max_event_bytes
+                        ),
+                    );
+                    return;
+                }
+            }
         }
     }
     match answer {

@@ -45,18 +45,18 @@ where
     let io = Sniffed::new(io, watch, conn.frames.clone());
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(state.config.avs.max_concurrent_streams)
+        .max_header_list_size(state.config.limits.max_header_list_size)
         .handshake::<_, Bytes>(io);
-    let mut h2 = match handshake.await {
+    let handshake = tokio::time::timeout(state.config.limits.handshake_timeout, handshake);
+    let failed = match handshake.await {
+        Ok(Ok(h2)) => Ok(h2),
+        Ok(Err(e)) => Err(format!("HTTP/2 handshake failed: {e}")),
+        Err(_) => Err("HTTP/2 handshake not done within limits.handshake_timeout".to_string()),
+    };
+    let mut h2 = match failed {
         Ok(h2) => h2,
-        Err(e) => {
-            conn.journal(
-                &state,
-                Record::new(
-                    Face::Server,
-                    Kind::ConnectionClose,
-                    format!("HTTP/2 handshake failed: {e}"),
-                ),
-            );
+        Err(why) => {
+            conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, why));
             return;
         }
     };
@@ -67,7 +67,7 @@ where
     let grace = state.config.avs.drain_grace;
     let mut drain_deadline: Option<crate::clock::Instant> = None;
     let age = state.config.avs.max_connection_age;
-    let mut age_deadline = (!age.is_zero()).then(|| crate::clock::now() + age);
+    let mut age_deadline = (!age.is_zero()).then(|| later(age));
     let close_note = loop {
         tokio::select! {
             accepted = h2.accept() => match accepted {
@@ -79,7 +79,7 @@ where
                 None => break "connection closed".to_string(),
             },
             _ = conn.closing.cancelled(), if drain_deadline.is_none() => {
-                drain_deadline = Some(crate::clock::now() + grace);
+                drain_deadline = Some(later(grace));
                 let (why, abrupt) = match conn.close_reason() {
                     Some(CloseReason::Superseded) => ("the device opened a newer connection".to_string(), None),
                     Some(CloseReason::Age) => ("the connection reached avs.max_connection_age".to_string(), None),
@@ -103,13 +103,21 @@ where
             }
             _ = sleep_until(drain_deadline) => {
                 h2.abrupt_shutdown(h2::Reason::NO_ERROR);
-                drain_deadline = Some(crate::clock::now() + grace);
+                drain_deadline = Some(later(grace));
             }
         }
     };
     // Wake stream tasks still waiting on this connection.
     conn.closing.cancel();
     conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, close_note));
+}
+
+/// `d` from now, saturating far in the future instead of overflowing.
+fn later(d: std::time::Duration) -> crate::clock::Instant {
+    let now = crate::clock::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 async fn sleep_until(deadline: Option<crate::clock::Instant>) {

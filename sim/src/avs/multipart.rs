@@ -15,6 +15,8 @@ const MAX_PART_HEADERS: usize = 8 * 1024;
 /// Why a multipart body could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MultipartError {
+    #[error("multipart boundary is {0} characters long; RFC 2046 allows at most 70")]
+    BoundaryTooLong(usize),
     #[error("content-type has no boundary parameter")]
     NoBoundary,
     #[error("multipart body has no delimiter line \"--{0}\"")]
@@ -288,11 +290,18 @@ pub fn param(value: &str, key: &str) -> Option<String> {
     })
 }
 
-/// The boundary of a `multipart/*` Content-Type.
+/// Longest boundary RFC 2046 §5.1.1 allows.
+pub const MAX_BOUNDARY: usize = 70;
+
+/// The boundary of a `multipart/*` Content-Type (1 to 70 characters).
 pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
-    param(content_type, "boundary")
+    let b = param(content_type, "boundary")
         .filter(|b| !b.is_empty())
-        .ok_or(MultipartError::NoBoundary)
+        .ok_or(MultipartError::NoBoundary)?;
+    if b.len() > MAX_BOUNDARY {
+        return Err(MultipartError::BoundaryTooLong(b.len()));
+    }
+    Ok(b)
 }
 
 /// The response side: `multipart/related` as AVS writes it.
