@@ -655,3 +655,166 @@ pub async fn spawn(config: Config) -> Result<SimHandle, StartError> {
         task,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    fn state() -> Arc<State> {
+        State::new(Config::default(), Arc::new(Journal::new(100)))
+    }
+
+    async fn read_all(addr: SocketAddr) -> Vec<u8> {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut out))
+            .await
+            .expect("the connection ends")
+            .ok();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_panicking_connection_does_not_stop_the_accept_loop() {
+        let state = state();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = Arc::new(AtomicUsize::new(0));
+        let n = served.clone();
+        let tasks = TaskTracker::new();
+        tokio::spawn(accept_loop(
+            state.clone(),
+            listener,
+            "avs".into(),
+            tasks,
+            move |mut tcp, _| {
+                let nth = n.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if nth % 2 == 0 {
+                        panic!("connection {nth} panics on purpose");
+                    }
+                    let _ = tcp.write_all(b"served").await;
+                }
+            },
+        ));
+        for _ in 0..3 {
+            assert_eq!(read_all(addr).await, b"", "the panicking connection just closes");
+            assert_eq!(read_all(addr).await, b"served", "the next one is served");
+        }
+        assert_eq!(state.listener_health.snapshot()["avs"], ListenerState::Up);
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_are_refused_and_journaled() {
+        let mut config = Config::default();
+        config.limits.max_connections = 2;
+        let state = State::new(config, Arc::new(Journal::new(100)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let release = tokio_util::sync::CancellationToken::new();
+        let r = release.clone();
+        tokio::spawn(accept_loop(
+            state.clone(),
+            listener,
+            "plain".into(),
+            TaskTracker::new(),
+            move |mut tcp, _| {
+                let r = r.clone();
+                async move {
+                    let _ = tcp.write_all(b"hi").await;
+                    r.cancelled().await;
+                }
+            },
+        ));
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 2];
+            tokio::time::timeout(DEADLINE, tcp.read_exact(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            held.push(tcp);
+        }
+        assert_eq!(read_all(addr).await, b"", "the third connection is closed at accept");
+        let refused = state.journal.query(&crate::journal::Query::default());
+        assert!(
+            refused
+                .iter()
+                .any(|e| e.summary.contains("refused") && e.summary.contains("max_connections")),
+            "{refused:?}"
+        );
+        // A place frees up when a connection ends.
+        release.cancel();
+        drop(held);
+        let deadline = crate::clock::now() + DEADLINE;
+        loop {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 2];
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), tcp.read_exact(&mut buf)).await {
+                break;
+            }
+            assert!(crate::clock::now() < deadline, "a slot is given back");
+        }
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_503_once_an_accept_loop_ended() {
+        use tower::ServiceExt;
+        let state = state();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = tokio::spawn(accept_loop(
+            state.clone(),
+            listener,
+            "plain".into(),
+            TaskTracker::new(),
+            |_, _| async {},
+        ));
+        let health = |state: Arc<State>| async move {
+            let req = http::Request::get("/healthz").body(axum::body::Body::empty()).unwrap();
+            let resp = crate::control::router(state).oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        };
+        let deadline = crate::clock::now() + DEADLINE;
+        while state.listener_health.snapshot().get("plain") != Some(&ListenerState::Up) {
+            assert!(crate::clock::now() < deadline);
+            tokio::task::yield_now().await;
+        }
+        let (status, body) = health(state.clone()).await;
+        assert_eq!(
+            (status, &body["listeners"]["plain"]),
+            (200, &serde_json::json!("up")),
+            "{body}"
+        );
+        // The loop ends without a shutdown (as a panic in it would end it).
+        running.abort();
+        let _ = running.await;
+        let (status, body) = health(state.clone()).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], "down");
+        assert_eq!(body["listeners"]["plain"], "down");
+    }
+
+    #[tokio::test]
+    async fn a_loop_ended_by_shutdown_is_stopped_not_down() {
+        let state = state();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = tokio::spawn(accept_loop(
+            state.clone(),
+            listener,
+            "avs".into(),
+            TaskTracker::new(),
+            |_, _| async {},
+        ));
+        state.shutdown.cancel();
+        tokio::time::timeout(DEADLINE, running).await.unwrap().unwrap();
+        assert_eq!(state.listener_health.snapshot()["avs"], ListenerState::Stopped);
+        assert!(!state.listener_health.any_down());
+    }
+}
