@@ -144,21 +144,26 @@ async fn read_and_answer(
             }
             Ok(None) => {}
             Err(e) => {
+                let whole_answer = matches!(answer, Answer::Undecided | Answer::NoContentAtEnd);
                 answer = ctx.fail(answer, respond, &e, saw_metadata);
                 if received > cfg.max_event_bytes {
-                    // RFC 9113 §8.1: the answer is complete, so ask the client to
-                    // stop sending (RST_STREAM NO_ERROR) instead of reading the rest.
-                    // The reset drops frames still queued on the stream: let the
-                    // 400 reach the socket first.
-                    ctx.conn.flush_barrier().await;
-                    respond.send_reset(h2::Reason::NO_ERROR);
-                    ctx.note(
-                        Kind::Reset,
-                        format!(
-                            "RST_STREAM NO_ERROR: the rest of the upload (over avs.max_event_bytes = {}) is not read",
-                            cfg.max_event_bytes
-                        ),
-                    );
+                    if whole_answer {
+                        // RFC 9113 §8.1: the 400 is a complete answer, so ask the
+                        // client to stop sending (RST_STREAM NO_ERROR) instead of
+                        // reading the rest. The reset drops frames still queued on
+                        // the stream: let the 400 reach the socket first.
+                        ctx.conn.flush_barrier().await;
+                        respond.send_reset(h2::Reason::NO_ERROR);
+                        ctx.note(
+                            Kind::Reset,
+                            format!(
+                                "RST_STREAM NO_ERROR after the 400: the rest of the upload (over avs.max_event_bytes = {}) is not read",
+                                cfg.max_event_bytes
+                            ),
+                        );
+                    }
+                    // (A multipart answer already under way was cut with
+                    // RST_STREAM CANCEL by `fail`: that reset ends the upload too.)
                     return;
                 }
             }
