@@ -527,4 +527,46 @@ listen = "127.0.0.1:8444"
         };
         assert_eq!(errors.len(), 3, "{errors:?}");
     }
+
+    #[test]
+    fn limits_have_defaults_and_env_overrides() {
+        let c = Config::default();
+        assert_eq!(c.limits.max_header_list_size, 64 * 1024, "not h2's 16 MiB");
+        assert_eq!(c.limits.max_connections, 10_000);
+        let env = [
+            ("AVS_SIM_LIMITS_MAX_CONNECTIONS", "7"),
+            ("AVS_SIM_LIMITS_MAX_HEADER_LIST_SIZE", "4096"),
+            ("AVS_SIM_LIMITS_HANDSHAKE_TIMEOUT", "250ms"),
+            ("AVS_SIM_LIMITS_HEADER_READ_TIMEOUT", "2s"),
+        ];
+        let c = Config::load(None, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        assert_eq!(c.limits.max_connections, 7);
+        assert_eq!(c.limits.max_header_list_size, 4096);
+        assert_eq!(c.limits.handshake_timeout, Duration::from_millis(250));
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(2));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn numbers_feeding_deadlines_are_bounded() {
+        let c = Config::from_toml(
+            "[limits]\nmax_connections = 0\nmax_header_list_size = 100\nhandshake_timeout = \"0s\"\nheader_read_timeout = \"2h\"\n[avs]\ndrain_grace = \"99999h\"\nmax_connection_age = \"999999h\"\n[lwa]\nexpires_in = 18446744073709551615\n",
+            "t",
+        )
+        .unwrap();
+        let ConfigError::Invalid(errors) = c.validate().unwrap_err() else {
+            panic!()
+        };
+        for key in [
+            "limits.max_connections: must be in 1..=1000000, got 0",
+            "limits.max_header_list_size: must be in 1024..=16777216, got 100",
+            "limits.handshake_timeout",
+            "limits.header_read_timeout",
+            "avs.drain_grace",
+            "avs.max_connection_age",
+            "lwa.expires_in",
+        ] {
+            assert!(errors.iter().any(|e| e.starts_with(key)), "{key}: {errors:#?}");
+        }
+    }
 }

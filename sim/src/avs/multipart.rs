@@ -467,6 +467,14 @@ mod tests {
     }
 
     #[test]
+    fn boundaries_longer_than_rfc_2046_allows_are_refused() {
+        let ct = |n: usize| format!("multipart/form-data; boundary=\"{}\"", "b".repeat(n));
+        assert_eq!(boundary(&ct(70)).unwrap().len(), 70);
+        assert!(matches!(boundary(&ct(71)), Err(MultipartError::BoundaryTooLong(71))));
+        assert!(boundary(&ct(71)).unwrap_err().to_string().contains("at most 70"));
+    }
+
+    #[test]
     fn boundary_parameter_parsing() {
         assert_eq!(boundary("multipart/form-data; boundary=abc").unwrap(), "abc");
         assert_eq!(boundary("multipart/form-data; boundary=\"a b\"; x=y").unwrap(), "a b");
