@@ -152,10 +152,10 @@ async fn the_connection_past_the_limit_is_refused_and_journaled() {
     drop(held.pop());
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        if let Ok(mut dev) = Device::h2c(sim.handle.addrs.plain, "later").await {
-            if dev.ping("/ping").await.ok() == Some(204) {
-                break;
-            }
+        if let Ok(mut dev) = Device::h2c(sim.handle.addrs.plain, "later").await
+            && dev.ping("/ping").await.ok() == Some(204)
+        {
+            break;
         }
         assert!(tokio::time::Instant::now() < deadline, "no place came free");
         tokio::task::yield_now().await;
