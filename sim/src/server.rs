@@ -540,6 +540,14 @@ fn control_loop(state: Arc<State>, listener: TcpListener, tasks: TaskTracker) ->
         let (router, state) = (router.clone(), s.clone());
         async move {
             let _ = tcp.set_nodelay(true);
+            // hyper's protocol detection waits for the first bytes without a
+            // deadline: a silent client gets `limits.handshake_timeout`.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(state.config.limits.handshake_timeout, tcp.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return,
+                Err(_) => return tracing::debug!("control client sent nothing within limits.handshake_timeout"),
+            }
             let service = hyper_util::service::TowerToHyperService::new(router);
             let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             let limits = &state.config.limits;

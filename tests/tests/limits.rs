@@ -71,6 +71,9 @@ async fn silent_clients_are_disconnected_after_the_handshake_deadline() {
     let mut half = TcpStream::connect(addrs.plain).await.unwrap();
     half.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
     closed_by_peer(&mut half).await;
+    // Control listener: nothing at all.
+    let mut control = TcpStream::connect(addrs.control).await.unwrap();
+    closed_by_peer(&mut control).await;
     // TLS listener: no ClientHello.
     let mut no_hello = TcpStream::connect(addrs.avs).await.unwrap();
     closed_by_peer(&mut no_hello).await;

@@ -54,7 +54,7 @@ impl Shape {
         match self.dribble {
             Some((chunk, _)) if chunk > 0 => (0..body.len())
                 .step_by(chunk)
-                .map(|i| body.slice(i..(i + chunk).min(body.len())))
+                .map(|i| body.slice(i..i.saturating_add(chunk).min(body.len())))
                 .collect(),
             _ => vec![body],
         }
