@@ -5,6 +5,13 @@
 //! `Sim::run` serves until the shutdown future completes, then drains: new
 //! connections stop, open ones get GOAWAY, downchannels end, and in-flight
 //! streams get `avs.drain_grace` to finish.
+//!
+//! Every listener applies `[limits]`: at most `max_connections` open at once
+//! (more are closed at accept and journaled), `handshake_timeout` for the
+//! first bytes / h2c preface, the TLS handshake and the HTTP/2 handshake,
+//! and (through hyper's timer) `header_read_timeout` for HTTP/1.1 heads.
+//! Accept loops do nothing per connection but count it and spawn its task,
+//! so no peer can stop one; each reports its state in [`ListenerHealth`].
 
 use crate::avs::connection::Connection;
 use crate::config::Config;

@@ -9,6 +9,11 @@
 //! firing is journaled with the rule id. Probabilities draw from a per-rule
 //! generator seeded from the rule's seed (or the config's), so the same
 //! traffic gives the same fire pattern on every run.
+//!
+//! Every number in a rule is range-checked by `Rule::validate` (one place,
+//! called by all three doors; ranges in `rule::limits`), and the samples a
+//! firing needs (delays, jitter) are drawn after the rules lock is released,
+//! from a seed taken under it, clamped so no sample can overflow a `Duration`.
 
 pub mod io;
 pub mod rule;
