@@ -246,39 +246,8 @@ async fn an_upload_over_the_event_limit_gets_400_then_a_reset() {
     let (mut dev, _dc) = sim.connected("big").await;
     // An event answered with 204 at its end, so the 400 can still be sent whole.
     let metadata = event("System", "SynchronizeState", json!({}));
-    let (resp, mut upload) = dev.open_event(&metadata).await.unwrap();
-    // Keep sending audio, as fast as flow control lets us, until the server
-    // resets the stream (or we have sent far more than it could ever want).
-    let sender = tokio::spawn(async move {
-        let chunk = Bytes::from(vec![0u8; 16 * 1024]);
-        let mut sent = 0u64;
-        let reason = loop {
-            upload.reserve_capacity(chunk.len());
-            let next = std::future::poll_fn(|cx| {
-                if let std::task::Poll::Ready(r) = upload.poll_reset(cx) {
-                    return std::task::Poll::Ready(Err(r.ok()));
-                }
-                upload.poll_capacity(cx).map(Ok)
-            })
-            .await;
-            let capacity = match next {
-                Err(reason) => break reason,
-                Ok(c) => c,
-            };
-            match capacity {
-                Some(Ok(n)) if n > 0 => {
-                    if upload.send_data(chunk.slice(..n), false).is_err() {
-                        break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok();
-                    }
-                    sent += n as u64;
-                }
-                Some(Ok(_)) => {}
-                _ => break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok(),
-            }
-            assert!(sent < 256 * LIMIT, "the server kept reading {sent} bytes");
-        };
-        (reason, sent)
-    });
+    let (resp, upload) = dev.open_event(&metadata).await.unwrap();
+    let sender = tokio::spawn(send_until_reset(upload, 256 * LIMIT));
     let answer = read_whole(resp).await.unwrap();
     assert_eq!(answer.status, 400);
     let description = answer.json()["payload"]["description"]
@@ -298,5 +267,67 @@ async fn an_upload_over_the_event_limit_gets_400_then_a_reset() {
     .await;
     // The connection lives on.
     assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+    sim.stop().await;
+}
+
+/// Keep sending, as fast as flow control allows, until the server resets the
+/// stream; the reset's reason and the bytes sent. Fails past `most` bytes:
+/// the server kept reading.
+async fn send_until_reset(mut upload: h2::SendStream<Bytes>, most: u64) -> (Option<h2::Reason>, u64) {
+    let chunk = Bytes::from(vec![0u8; 16 * 1024]);
+    let mut sent = 0u64;
+    let reason = loop {
+        upload.reserve_capacity(chunk.len());
+        let next = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = upload.poll_reset(cx) {
+                return std::task::Poll::Ready(Err(r.ok()));
+            }
+            upload.poll_capacity(cx).map(Ok)
+        })
+        .await;
+        match next {
+            Err(reason) => break reason,
+            Ok(Some(Ok(n))) if n > 0 => {
+                if upload.send_data(chunk.slice(..n), false).is_err() {
+                    break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok();
+                }
+                sent += n as u64;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok(),
+        }
+        assert!(sent < most, "the server kept reading {sent} bytes");
+    };
+    (reason, sent)
+}
+
+#[tokio::test]
+async fn a_refused_upload_is_not_drained_past_the_event_limit() {
+    const LIMIT: u64 = 64 * 1024;
+    let sim = TestSim::start(|c| c.avs.max_event_bytes = LIMIT).await;
+    let (send, conn) = h2::client::handshake(TcpStream::connect(sim.handle.addrs.plain).await.unwrap())
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("http://sim/v20160207/events")
+        .header("authorization", "Bearer refused")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={}", "b".repeat(71)),
+        )
+        .body(())
+        .unwrap();
+    let (resp, upload) = send.send_request(req, false).unwrap();
+    let sender = tokio::spawn(send_until_reset(upload, 256 * LIMIT));
+    let answer = read_whole(resp).await.unwrap();
+    assert_eq!(answer.status, 400);
+    let (reason, sent) = tokio::time::timeout(DEADLINE, sender)
+        .await
+        .expect("the upload was reset")
+        .unwrap();
+    assert_eq!(reason, Some(h2::Reason::NO_ERROR), "after {sent} bytes");
     sim.stop().await;
 }

@@ -68,7 +68,7 @@ pub async fn serve(
                 Record::new(Face::Avs, Kind::Request, "POST /v20160207/events").stream(stream),
             );
             reject(&state, &conn, &mut respond, &e, stream, None);
-            drain(body).await;
+            drain(&conn, body, &mut respond, state.config.avs.max_event_bytes).await;
             return;
         }
     };
@@ -90,7 +90,7 @@ pub async fn serve(
             let id = ctx.request_record(json!({"content_type": content_type}), "POST /v20160207/events");
             ctx.conn.touch(&ctx.state, id);
             reject(&ctx.state, &ctx.conn, &mut respond, &e, stream, Some(&ctx.device.id));
-            drain(body).await;
+            drain(&ctx.conn, body, &mut respond, ctx.state.config.avs.max_event_bytes).await;
             return;
         }
     };
@@ -389,9 +389,18 @@ fn reject(
     let _ = respond::error(respond, e);
 }
 
-/// Read and drop the rest of a body so the client can finish sending it.
-async fn drain(mut body: RecvStream) {
+/// Read and drop the rest of a body so the client can finish sending it,
+/// up to `limit` bytes (`avs.max_event_bytes`); past that, RST_STREAM
+/// NO_ERROR (RFC 9113 §8.1: the answer already went out whole).
+async fn drain(conn: &Connection, mut body: RecvStream, respond: &mut SendResponse<Bytes>, limit: u64) {
+    let mut seen = 0u64;
     while let Some(Ok(chunk)) = body.data().await {
         let _ = body.flow_control().release_capacity(chunk.len());
+        seen = seen.saturating_add(chunk.len() as u64);
+        if seen > limit {
+            conn.flush_barrier().await;
+            respond.send_reset(h2::Reason::NO_ERROR);
+            return;
+        }
     }
 }
