@@ -114,7 +114,13 @@ where
             }
         }
     });
-    let http = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    let limits = &state.config.limits;
+    // hyper's header timeout only works with a timer; without one it is ignored.
+    let http = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(http1_buf_size(limits.max_header_list_size))
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
     tokio::pin!(http);
     tokio::select! {
         _ = http.as_mut() => {}
@@ -123,6 +129,12 @@ where
             let _ = tokio::time::timeout(state.config.avs.drain_grace, http).await;
         }
     }
+}
+
+/// hyper's HTTP/1.1 read buffer for a header-list limit: hyper refuses
+/// (431) a head that does not fit, and panics below 8 KiB.
+pub fn http1_buf_size(max_header_list_size: u32) -> usize {
+    usize::try_from(max_header_list_size).unwrap_or(usize::MAX).max(8192)
 }
 
 /// Fault rules on HTTP/1.1: statuses, delays, holds and token revocation act

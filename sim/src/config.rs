@@ -21,6 +21,9 @@ pub struct Config {
     pub lwa: Lwa,
     pub conformance: Conformance,
     pub journal: JournalConfig,
+    /// Bounds on every listener: connections, header sizes, handshake and
+    /// header deadlines.
+    pub limits: Limits,
     /// Devices known before they connect: an id and the bearer token they use.
     pub devices: Vec<DeviceDecl>,
     /// Extra AVS TLS listeners, one per simulated region, so `SetEndpoint`
@@ -123,6 +126,39 @@ impl Default for Avs {
             directive_queue: 32,
             drain_grace: Duration::from_secs(5),
             max_connection_age: Duration::ZERO,
+        }
+    }
+}
+
+/// Limits and timeouts every listener applies, so a slow or hostile client
+/// costs a bounded amount of memory and time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open connections each listener (avs, plain, control, every region)
+    /// accepts at once; beyond it a new connection is closed at accept and
+    /// the refusal is journaled.
+    pub max_connections: usize,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE announced on HTTP/2 (and the HTTP/1.1
+    /// header buffer): larger header lists are refused (431 or a stream error).
+    pub max_header_list_size: u32,
+    /// Deadline for each step of a connection's start: the h2c preface (or
+    /// the first bytes on the plain listener), the TLS handshake, and the
+    /// HTTP/2 handshake. A client that is silent past it is disconnected.
+    #[serde(with = "crate::duration")]
+    pub handshake_timeout: Duration,
+    /// How long an HTTP/1.1 client may take to send a request's headers.
+    #[serde(with = "crate::duration")]
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            max_header_list_size: 64 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -230,6 +266,7 @@ impl Default for Config {
             lwa: Lwa::default(),
             conformance: Conformance::default(),
             journal: JournalConfig::default(),
+            limits: Limits::default(),
             devices: Vec::new(),
             regions: Vec::new(),
             scenarios: Vec::new(),
@@ -309,19 +346,91 @@ impl Config {
         if self.journal.capacity == 0 {
             errors.push("journal.capacity: must be at least 1".into());
         }
+        self.validate_ranges(&mut errors);
         for (i, f) in self.faults.iter().enumerate() {
             if let Err(e) = f.validate() {
                 errors.push(format!("faults[{i}]: {e}"));
             }
-        }
-        if self.lwa.expires_in == 0 {
-            errors.push("lwa.expires_in: must be positive (the SDK rejects 0)".into());
         }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(ConfigError::Invalid(errors))
         }
+    }
+}
+
+impl Config {
+    /// Numbers that feed deadlines and buffers: bounded so arithmetic on them
+    /// cannot overflow and a typo cannot make a listener useless.
+    fn validate_ranges(&self, errors: &mut Vec<String>) {
+        const HOUR: Duration = Duration::from_secs(3600);
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        let mut within = |key: &str, d: Duration, lo: Duration, hi: Duration| {
+            if d < lo || d > hi {
+                errors.push(format!(
+                    "{key}: must be in {}..={}, got {}",
+                    crate::duration::format(lo),
+                    crate::duration::format(hi),
+                    crate::duration::format(d)
+                ));
+            }
+        };
+        let ms = Duration::from_millis(1);
+        within("limits.handshake_timeout", self.limits.handshake_timeout, ms, HOUR);
+        within("limits.header_read_timeout", self.limits.header_read_timeout, ms, HOUR);
+        within("avs.drain_grace", self.avs.drain_grace, Duration::ZERO, HOUR);
+        within(
+            "avs.max_connection_age",
+            self.avs.max_connection_age,
+            Duration::ZERO,
+            30 * DAY,
+        );
+        within(
+            "conformance.activity_interval",
+            self.conformance.activity_interval,
+            Duration::ZERO,
+            DAY,
+        );
+        within(
+            "conformance.software_info_deadline",
+            self.conformance.software_info_deadline,
+            Duration::ZERO,
+            DAY,
+        );
+        within(
+            "conformance.exception_deadline",
+            self.conformance.exception_deadline,
+            Duration::ZERO,
+            DAY,
+        );
+        within(
+            "conformance.reconnect_deadline",
+            self.conformance.reconnect_deadline,
+            Duration::ZERO,
+            DAY,
+        );
+        let mut count = |key: &str, v: u64, lo: u64, hi: u64| {
+            if v < lo || v > hi {
+                errors.push(format!("{key}: must be in {lo}..={hi}, got {v}"));
+            }
+        };
+        count(
+            "limits.max_connections",
+            self.limits.max_connections as u64,
+            1,
+            1_000_000,
+        );
+        count(
+            "limits.max_header_list_size",
+            u64::from(self.limits.max_header_list_size),
+            1024,
+            16 * 1024 * 1024,
+        );
+        const YEAR_S: u64 = 365 * 24 * 3600;
+        count("lwa.expires_in", self.lwa.expires_in, 1, YEAR_S);
+        count("lwa.codepair_expires_in", self.lwa.codepair_expires_in, 1, YEAR_S);
+        count("lwa.codepair_interval", self.lwa.codepair_interval, 0, YEAR_S);
     }
 }
 
@@ -417,5 +526,47 @@ listen = "127.0.0.1:8444"
             panic!()
         };
         assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+
+    #[test]
+    fn limits_have_defaults_and_env_overrides() {
+        let c = Config::default();
+        assert_eq!(c.limits.max_header_list_size, 64 * 1024, "not h2's 16 MiB");
+        assert_eq!(c.limits.max_connections, 10_000);
+        let env = [
+            ("AVS_SIM_LIMITS_MAX_CONNECTIONS", "7"),
+            ("AVS_SIM_LIMITS_MAX_HEADER_LIST_SIZE", "4096"),
+            ("AVS_SIM_LIMITS_HANDSHAKE_TIMEOUT", "250ms"),
+            ("AVS_SIM_LIMITS_HEADER_READ_TIMEOUT", "2s"),
+        ];
+        let c = Config::load(None, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        assert_eq!(c.limits.max_connections, 7);
+        assert_eq!(c.limits.max_header_list_size, 4096);
+        assert_eq!(c.limits.handshake_timeout, Duration::from_millis(250));
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(2));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn numbers_feeding_deadlines_are_bounded() {
+        let c = Config::from_toml(
+            "[limits]\nmax_connections = 0\nmax_header_list_size = 100\nhandshake_timeout = \"0s\"\nheader_read_timeout = \"2h\"\n[avs]\ndrain_grace = \"99999h\"\nmax_connection_age = \"999999h\"\n[lwa]\nexpires_in = 18446744073709551615\n",
+            "t",
+        )
+        .unwrap();
+        let ConfigError::Invalid(errors) = c.validate().unwrap_err() else {
+            panic!()
+        };
+        for key in [
+            "limits.max_connections: must be in 1..=1000000, got 0",
+            "limits.max_header_list_size: must be in 1024..=16777216, got 100",
+            "limits.handshake_timeout",
+            "limits.header_read_timeout",
+            "avs.drain_grace",
+            "avs.max_connection_age",
+            "lwa.expires_in",
+        ] {
+            assert!(errors.iter().any(|e| e.starts_with(key)), "{key}: {errors:#?}");
+        }
     }
 }

@@ -5,6 +5,13 @@
 //! `Sim::run` serves until the shutdown future completes, then drains: new
 //! connections stop, open ones get GOAWAY, downchannels end, and in-flight
 //! streams get `avs.drain_grace` to finish.
+//!
+//! Every listener applies `[limits]`: at most `max_connections` open at once
+//! (more are closed at accept and journaled), `handshake_timeout` for the
+//! first bytes / h2c preface, the TLS handshake and the HTTP/2 handshake,
+//! and (through hyper's timer) `header_read_timeout` for HTTP/1.1 heads.
+//! Accept loops do nothing per connection but count it and spawn its task,
+//! so no peer can stop one; each reports its state in [`ListenerHealth`].
 
 use crate::avs::connection::Connection;
 use crate::config::Config;
@@ -23,8 +30,6 @@ use tokio_util::task::TaskTracker;
 
 /// The HTTP/2 client connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -226,14 +231,14 @@ impl Sim {
                 .cloned()
                 .expect("listener info exists")
         };
-        tasks.spawn(accept_loop(
+        tasks.spawn(device_loop(
             state.clone(),
             listeners.avs,
             info("avs"),
             Some(tls.clone()),
             tasks.clone(),
         ));
-        tasks.spawn(accept_loop(
+        tasks.spawn(device_loop(
             state.clone(),
             listeners.plain,
             info("plain"),
@@ -241,7 +246,7 @@ impl Sim {
             tasks.clone(),
         ));
         for ((name, listener), tls) in listeners.regions.into_iter().zip(region_tls) {
-            tasks.spawn(accept_loop(
+            tasks.spawn(device_loop(
                 state.clone(),
                 listener,
                 info(&name),
@@ -266,39 +271,164 @@ impl Sim {
     }
 }
 
-async fn accept_loop(
-    state: Arc<State>,
-    listener: TcpListener,
-    info: ListenerInfo,
-    tls: Option<TlsAcceptor>,
-    tasks: TaskTracker,
-) {
+/// Accept connections until shutdown, each served by `serve` in its own
+/// task. Nothing that depends on the peer runs in the loop itself (fault
+/// rules, handshakes and protocol sniffing all run in the spawned task), so
+/// a panic while serving one connection ends that task only. The loop
+/// reports itself `up` in [`ListenerHealth`]; a guard marks it `down` if it
+/// ends any other way than by shutdown.
+async fn accept_loop<F, Fut>(state: Arc<State>, listener: TcpListener, name: Arc<str>, tasks: TaskTracker, serve: F)
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let _health = state.listener_health.up(&name, state.shutdown.clone());
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let max = state.config.limits.max_connections;
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(cause = %e, listener = %info.name, "accept failed");
+                    tracing::warn!(cause = %e, listener = %name, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = state.shutdown.cancelled() => return,
         };
-        let _ = tcp.set_nodelay(true);
-        let Some(shaping) = connection_faults(&state, &tcp, tls.is_some()) else {
+        let Some(slot) = Slot::take(&open, max) else {
+            // Closed at accept: the client sees its connection end at once.
+            state.journal.record(crate::journal::Record::new(
+                crate::journal::Face::Server,
+                crate::journal::Kind::Error,
+                format!("connection from {peer} refused: listener {name} already has {max} open connections (limits.max_connections)"),
+            ).body(serde_json::json!({"listener": &*name, "peer": peer.to_string(), "max_connections": max})));
+            drop(tcp);
             continue;
         };
-        let tcp = Shaped::new(tcp, shaping.clone());
-        let (state, info, tls, t) = (state.clone(), info.clone(), tls.clone(), tasks.clone());
+        let work = serve(tcp, peer);
         tasks.spawn(async move {
-            match tls {
-                Some(tls) => serve_tls(state, tcp, peer, info, tls, t, shaping).await,
-                None => serve_plain(state, tcp, peer, info, t, shaping).await,
-            }
+            // Held until the connection's task ends (also when it panics).
+            let _slot = slot;
+            work.await
         });
     }
+}
+
+/// One of a listener's `limits.max_connections` places, given back on drop.
+struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<std::sync::atomic::AtomicUsize>, max: usize) -> Option<Slot> {
+        use std::sync::atomic::Ordering;
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Slot(open.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Whether each listener's accept loop runs, for `/healthz`.
+#[derive(Debug, Default)]
+pub struct ListenerHealth {
+    states: parking_lot::Mutex<std::collections::BTreeMap<String, ListenerState>>,
+}
+
+/// One listener's accept loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerState {
+    /// Accepting.
+    Up,
+    /// The accept loop ended while the simulator was not shutting down.
+    Down,
+    /// Ended by shutdown.
+    Stopped,
+}
+
+impl ListenerHealth {
+    /// Mark `name` up; the returned guard marks it down (or stopped, once
+    /// `shutdown` is cancelled) when dropped, including by a panic or abort.
+    pub fn up(self: &Arc<Self>, name: &str, shutdown: tokio_util::sync::CancellationToken) -> HealthGuard {
+        self.states.lock().insert(name.to_string(), ListenerState::Up);
+        HealthGuard {
+            health: self.clone(),
+            name: name.to_string(),
+            shutdown,
+        }
+    }
+
+    /// Every listener's state, by name.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, ListenerState> {
+        self.states.lock().clone()
+    }
+
+    /// Whether a listener is down.
+    pub fn any_down(&self) -> bool {
+        self.states.lock().values().any(|s| *s == ListenerState::Down)
+    }
+}
+
+/// Marks a listener down (or stopped) when its accept loop ends.
+pub struct HealthGuard {
+    health: Arc<ListenerHealth>,
+    name: String,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for HealthGuard {
+    fn drop(&mut self) {
+        let state = if self.shutdown.is_cancelled() {
+            ListenerState::Stopped
+        } else {
+            tracing::error!(listener = %self.name, "accept loop ended while not shutting down");
+            ListenerState::Down
+        };
+        self.health.states.lock().insert(std::mem::take(&mut self.name), state);
+    }
+}
+
+/// Serve one accepted device connection: connection-level faults, then TLS
+/// or protocol sniffing, then the protocol.
+async fn serve_device(
+    state: Arc<State>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    info: ListenerInfo,
+    tls: Option<TlsAcceptor>,
+    tasks: TaskTracker,
+) {
+    let _ = tcp.set_nodelay(true);
+    let Some(shaping) = connection_faults(&state, &tcp, tls.is_some()) else {
+        return;
+    };
+    let tcp = Shaped::new(tcp, shaping.clone());
+    match tls {
+        Some(tls) => serve_tls(state, tcp, peer, info, tls, tasks, shaping).await,
+        None => serve_plain(state, tcp, peer, info, tasks, shaping).await,
+    }
+}
+
+/// The accept loop of a device listener (TLS when `tls` is given).
+fn device_loop(
+    state: Arc<State>,
+    listener: TcpListener,
+    info: ListenerInfo,
+    tls: Option<TlsAcceptor>,
+    tasks: TaskTracker,
+) -> impl Future<Output = ()> {
+    let name = info.name.clone();
+    let (s, t) = (state.clone(), tasks.clone());
+    accept_loop(state, listener, name, tasks, move |tcp, peer| {
+        serve_device(s.clone(), tcp, peer, info.clone(), tls.clone(), t.clone())
+    })
 }
 
 /// Connection-level fault rules (`when.face = "server"`), decided at accept.
@@ -341,7 +471,8 @@ async fn serve_tls(
     tasks: TaskTracker,
     shaping: Arc<Shaping>,
 ) {
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+    let deadline = state.config.limits.handshake_timeout;
+    let stream = match tokio::time::timeout(deadline, tls.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return tracing::debug!(cause = %e, %peer, "TLS handshake failed"),
         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
@@ -359,13 +490,22 @@ async fn serve_plain(
     shaping: Arc<Shaping>,
 ) {
     // Prior-knowledge h2c starts with the preface; anything else is HTTP/1.1.
+    // A client silent past `limits.handshake_timeout` is disconnected.
     let mut prefix = Vec::with_capacity(PREFACE.len());
     let mut buf = [0u8; 24];
-    while prefix.len() < PREFACE.len() && PREFACE.starts_with(&prefix) {
-        match tcp.read(&mut buf[..PREFACE.len() - prefix.len()]).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => prefix.extend_from_slice(&buf[..n]),
+    let sniff = async {
+        while prefix.len() < PREFACE.len() && PREFACE.starts_with(&prefix) {
+            match tcp.read(&mut buf[..PREFACE.len() - prefix.len()]).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => prefix.extend_from_slice(&buf[..n]),
+            }
         }
+        true
+    };
+    match tokio::time::timeout(state.config.limits.handshake_timeout, sniff).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(_) => return tracing::debug!(%peer, "no request or h2c preface within limits.handshake_timeout"),
     }
     let h2 = prefix == PREFACE;
     serve_protocol(state, Rewind::new(prefix, tcp), peer, info, h2, tasks, shaping).await;
@@ -399,21 +539,34 @@ async fn serve_protocol<IO>(
     }
 }
 
-async fn control_loop(state: Arc<State>, listener: TcpListener, tasks: TaskTracker) {
+/// The control API's accept loop (HTTP/1.1 and h2c through hyper).
+fn control_loop(state: Arc<State>, listener: TcpListener, tasks: TaskTracker) -> impl Future<Output = ()> {
     let router = crate::control::router(state.clone());
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue; }
-            },
-            _ = state.shutdown.cancelled() => return,
-        };
-        let _ = tcp.set_nodelay(true);
-        let (router, state) = (router.clone(), state.clone());
-        tasks.spawn(async move {
+    let s = state.clone();
+    accept_loop(state, listener, "control".into(), tasks, move |tcp, _peer| {
+        let (router, state) = (router.clone(), s.clone());
+        async move {
+            let _ = tcp.set_nodelay(true);
+            // hyper's protocol detection waits for the first bytes without a
+            // deadline: a silent client gets `limits.handshake_timeout`.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(state.config.limits.handshake_timeout, tcp.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return,
+                Err(_) => return tracing::debug!("control client sent nothing within limits.handshake_timeout"),
+            }
             let service = hyper_util::service::TowerToHyperService::new(router);
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let limits = &state.config.limits;
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(crate::bridge::http1_buf_size(limits.max_header_list_size));
+            builder
+                .http2()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .max_header_list_size(limits.max_header_list_size);
             let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
             tokio::pin!(conn);
             tokio::select! {
@@ -423,8 +576,8 @@ async fn control_loop(state: Arc<State>, listener: TcpListener, tasks: TaskTrack
                     let _ = tokio::time::timeout(state.config.avs.drain_grace, conn).await;
                 }
             }
-        });
-    }
+        }
+    })
 }
 
 /// An I/O stream with bytes already read put back in front.
@@ -516,4 +669,167 @@ pub async fn spawn(config: Config) -> Result<SimHandle, StartError> {
         stop: Some(stop),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    fn state() -> Arc<State> {
+        State::new(Config::default(), Arc::new(Journal::new(100)))
+    }
+
+    async fn read_all(addr: SocketAddr) -> Vec<u8> {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut out))
+            .await
+            .expect("the connection ends")
+            .ok();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_panicking_connection_does_not_stop_the_accept_loop() {
+        let state = state();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = Arc::new(AtomicUsize::new(0));
+        let n = served.clone();
+        let tasks = TaskTracker::new();
+        tokio::spawn(accept_loop(
+            state.clone(),
+            listener,
+            "avs".into(),
+            tasks,
+            move |mut tcp, _| {
+                let nth = n.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if nth % 2 == 0 {
+                        panic!("connection {nth} panics on purpose");
+                    }
+                    let _ = tcp.write_all(b"served").await;
+                }
+            },
+        ));
+        for _ in 0..3 {
+            assert_eq!(read_all(addr).await, b"", "the panicking connection just closes");
+            assert_eq!(read_all(addr).await, b"served", "the next one is served");
+        }
+        assert_eq!(state.listener_health.snapshot()["avs"], ListenerState::Up);
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_are_refused_and_journaled() {
+        let mut config = Config::default();
+        config.limits.max_connections = 2;
+        let state = State::new(config, Arc::new(Journal::new(100)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let release = tokio_util::sync::CancellationToken::new();
+        let r = release.clone();
+        tokio::spawn(accept_loop(
+            state.clone(),
+            listener,
+            "plain".into(),
+            TaskTracker::new(),
+            move |mut tcp, _| {
+                let r = r.clone();
+                async move {
+                    let _ = tcp.write_all(b"hi").await;
+                    r.cancelled().await;
+                }
+            },
+        ));
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 2];
+            tokio::time::timeout(DEADLINE, tcp.read_exact(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            held.push(tcp);
+        }
+        assert_eq!(read_all(addr).await, b"", "the third connection is closed at accept");
+        let refused = state.journal.query(&crate::journal::Query::default());
+        assert!(
+            refused
+                .iter()
+                .any(|e| e.summary.contains("refused") && e.summary.contains("max_connections")),
+            "{refused:?}"
+        );
+        // A place frees up when a connection ends.
+        release.cancel();
+        drop(held);
+        let deadline = crate::clock::now() + DEADLINE;
+        loop {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 2];
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), tcp.read_exact(&mut buf)).await {
+                break;
+            }
+            assert!(crate::clock::now() < deadline, "a slot is given back");
+        }
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_503_once_an_accept_loop_ended() {
+        use tower::ServiceExt;
+        let state = state();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = tokio::spawn(accept_loop(
+            state.clone(),
+            listener,
+            "plain".into(),
+            TaskTracker::new(),
+            |_, _| async {},
+        ));
+        let health = |state: Arc<State>| async move {
+            let req = http::Request::get("/healthz").body(axum::body::Body::empty()).unwrap();
+            let resp = crate::control::router(state).oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        };
+        let deadline = crate::clock::now() + DEADLINE;
+        while state.listener_health.snapshot().get("plain") != Some(&ListenerState::Up) {
+            assert!(crate::clock::now() < deadline);
+            tokio::task::yield_now().await;
+        }
+        let (status, body) = health(state.clone()).await;
+        assert_eq!(
+            (status, &body["listeners"]["plain"]),
+            (200, &serde_json::json!("up")),
+            "{body}"
+        );
+        // The loop ends without a shutdown (as a panic in it would end it).
+        running.abort();
+        let _ = running.await;
+        let (status, body) = health(state.clone()).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], "down");
+        assert_eq!(body["listeners"]["plain"], "down");
+    }
+
+    #[tokio::test]
+    async fn a_loop_ended_by_shutdown_is_stopped_not_down() {
+        let state = state();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = tokio::spawn(accept_loop(
+            state.clone(),
+            listener,
+            "avs".into(),
+            TaskTracker::new(),
+            |_, _| async {},
+        ));
+        state.shutdown.cancel();
+        tokio::time::timeout(DEADLINE, running).await.unwrap().unwrap();
+        assert_eq!(state.listener_health.snapshot()["avs"], ListenerState::Stopped);
+        assert!(!state.listener_health.any_down());
+    }
 }

@@ -48,6 +48,8 @@ pub struct State {
     pub scenarios: Arc<crate::scenario::service::Service>,
     /// Installed fault rules.
     pub faults: crate::faults::Faults,
+    /// Whether each listener's accept loop runs (`/healthz`).
+    pub listener_health: Arc<crate::server::ListenerHealth>,
 }
 
 impl State {
@@ -76,6 +78,7 @@ impl State {
             listeners: Default::default(),
             shutdown: CancellationToken::new(),
             scenarios: Arc::new(scenarios),
+            listener_health: Default::default(),
         })
     }
 

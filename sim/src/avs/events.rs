@@ -68,7 +68,7 @@ pub async fn serve(
                 Record::new(Face::Avs, Kind::Request, "POST /v20160207/events").stream(stream),
             );
             reject(&state, &conn, &mut respond, &e, stream, None);
-            drain(body).await;
+            drain(&conn, body, &mut respond, state.config.avs.max_event_bytes).await;
             return;
         }
     };
@@ -90,7 +90,7 @@ pub async fn serve(
             let id = ctx.request_record(json!({"content_type": content_type}), "POST /v20160207/events");
             ctx.conn.touch(&ctx.state, id);
             reject(&ctx.state, &ctx.conn, &mut respond, &e, stream, Some(&ctx.device.id));
-            drain(body).await;
+            drain(&ctx.conn, body, &mut respond, ctx.state.config.avs.max_event_bytes).await;
             return;
         }
     };
@@ -120,6 +120,7 @@ async fn read_and_answer(
     let mut reader = EventReader::new(boundary, cfg.max_json_bytes, cfg.max_event_bytes);
     let mut answer = Answer::Undecided;
     let mut saw_metadata = false;
+    let mut received = 0u64;
     while let Some(chunk) = body.data().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -135,13 +136,37 @@ async fn read_and_answer(
         if matches!(answer, Answer::Done | Answer::Held) {
             continue;
         }
+        received = received.saturating_add(chunk.len() as u64);
         match reader.feed(&chunk) {
             Ok(Some(metadata)) => {
                 saw_metadata = true;
                 answer = ctx.on_metadata(&metadata, respond).await;
             }
             Ok(None) => {}
-            Err(e) => answer = ctx.fail(answer, respond, &e, saw_metadata),
+            Err(e) => {
+                let whole_answer = matches!(answer, Answer::Undecided | Answer::NoContentAtEnd);
+                answer = ctx.fail(answer, respond, &e, saw_metadata);
+                if received > cfg.max_event_bytes {
+                    if whole_answer {
+                        // RFC 9113 §8.1: the 400 is a complete answer, so ask the
+                        // client to stop sending (RST_STREAM NO_ERROR) instead of
+                        // reading the rest. The reset drops frames still queued on
+                        // the stream: let the 400 reach the socket first.
+                        ctx.conn.flush_barrier().await;
+                        respond.send_reset(h2::Reason::NO_ERROR);
+                        ctx.note(
+                            Kind::Reset,
+                            format!(
+                                "RST_STREAM NO_ERROR after the 400: the rest of the upload (over avs.max_event_bytes = {}) is not read",
+                                cfg.max_event_bytes
+                            ),
+                        );
+                    }
+                    // (A multipart answer already under way was cut with
+                    // RST_STREAM CANCEL by `fail`: that reset ends the upload too.)
+                    return;
+                }
+            }
         }
     }
     match answer {
@@ -364,9 +389,18 @@ fn reject(
     let _ = respond::error(respond, e);
 }
 
-/// Read and drop the rest of a body so the client can finish sending it.
-async fn drain(mut body: RecvStream) {
+/// Read and drop the rest of a body so the client can finish sending it,
+/// up to `limit` bytes (`avs.max_event_bytes`); past that, RST_STREAM
+/// NO_ERROR (RFC 9113 §8.1: the answer already went out whole).
+async fn drain(conn: &Connection, mut body: RecvStream, respond: &mut SendResponse<Bytes>, limit: u64) {
+    let mut seen = 0u64;
     while let Some(Ok(chunk)) = body.data().await {
         let _ = body.flow_control().release_capacity(chunk.len());
+        seen = seen.saturating_add(chunk.len() as u64);
+        if seen > limit {
+            conn.flush_barrier().await;
+            respond.send_reset(h2::Reason::NO_ERROR);
+            return;
+        }
     }
 }

@@ -54,7 +54,7 @@ impl Shape {
         match self.dribble {
             Some((chunk, _)) if chunk > 0 => (0..body.len())
                 .step_by(chunk)
-                .map(|i| body.slice(i..(i + chunk).min(body.len())))
+                .map(|i| body.slice(i..i.saturating_add(chunk).min(body.len())))
                 .collect(),
             _ => vec![body],
         }
@@ -241,6 +241,8 @@ pub async fn hold(conn: &Connection, respond: &mut SendResponse<Bytes>) {
 /// Apply a connection-wide fault right now (control API and scenarios with
 /// `now`); returns the journal id of the entry recording it.
 pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u64, String> {
+    // Both callers validated already; checked again because a bad number here would reach the socket.
+    action.validate()?;
     let d = state
         .devices
         .get(device)

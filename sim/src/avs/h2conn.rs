@@ -45,18 +45,18 @@ where
     let io = Sniffed::new(io, watch, conn.frames.clone());
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(state.config.avs.max_concurrent_streams)
+        .max_header_list_size(state.config.limits.max_header_list_size)
         .handshake::<_, Bytes>(io);
-    let mut h2 = match handshake.await {
+    let handshake = tokio::time::timeout(state.config.limits.handshake_timeout, handshake);
+    let failed = match handshake.await {
+        Ok(Ok(h2)) => Ok(h2),
+        Ok(Err(e)) => Err(format!("HTTP/2 handshake failed: {e}")),
+        Err(_) => Err("HTTP/2 handshake not done within limits.handshake_timeout".to_string()),
+    };
+    let mut h2 = match failed {
         Ok(h2) => h2,
-        Err(e) => {
-            conn.journal(
-                &state,
-                Record::new(
-                    Face::Server,
-                    Kind::ConnectionClose,
-                    format!("HTTP/2 handshake failed: {e}"),
-                ),
-            );
+        Err(why) => {
+            conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, why));
             return;
         }
     };
@@ -68,7 +68,7 @@ where
     let grace = state.config.avs.drain_grace;
     let mut drain_deadline: Option<crate::clock::Instant> = None;
     let age = state.config.avs.max_connection_age;
-    let mut age_deadline = (!age.is_zero()).then(|| crate::clock::now() + age);
+    let mut age_deadline = (!age.is_zero()).then(|| later(age));
     let close_note = loop {
         tokio::select! {
             accepted = h2.accept() => match accepted {
@@ -88,7 +88,7 @@ where
                 None => break "connection closed".to_string(),
             },
             _ = conn.closing.cancelled(), if drain_deadline.is_none() => {
-                drain_deadline = Some(crate::clock::now() + grace);
+                drain_deadline = Some(later(grace));
                 let (why, abrupt) = match conn.close_reason() {
                     Some(CloseReason::Superseded) => ("the device opened a newer connection".to_string(), None),
                     Some(CloseReason::Age) => ("the connection reached avs.max_connection_age".to_string(), None),
@@ -100,7 +100,7 @@ where
                     // `Connection::close` queued the GOAWAY (and woke this task).
                     // The frame filter then closes in order (see `frames::GOAWAY_LINGER`).
                     Some(_) => {
-                        drain_deadline = Some(crate::clock::now() + grace.max(crate::avs::frames::GOAWAY_LINGER * 2));
+                        drain_deadline = Some(later(grace.max(crate::avs::frames::GOAWAY_LINGER * 2)));
                     }
                     None => h2.graceful_shutdown(),
                 }
@@ -116,7 +116,7 @@ where
             }
             _ = sleep_until(drain_deadline) => {
                 h2.abrupt_shutdown(h2::Reason::NO_ERROR);
-                drain_deadline = Some(crate::clock::now() + grace);
+                drain_deadline = Some(later(grace));
             }
         }
     };
@@ -168,6 +168,14 @@ fn refuse(state: &State, conn: &Connection, req: &Request<h2::RecvStream>, respo
     )
     .stream(respond.stream_id().as_u32());
     conn.journal(state, record);
+}
+
+/// `d` from now, saturating far in the future instead of overflowing.
+fn later(d: std::time::Duration) -> crate::clock::Instant {
+    let now = crate::clock::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 async fn sleep_until(deadline: Option<crate::clock::Instant>) {

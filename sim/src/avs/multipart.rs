@@ -15,6 +15,8 @@ const MAX_PART_HEADERS: usize = 8 * 1024;
 /// Why a multipart body could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MultipartError {
+    #[error("multipart boundary is {0} characters long; RFC 2046 allows at most 70")]
+    BoundaryTooLong(usize),
     #[error("content-type has no boundary parameter")]
     NoBoundary,
     #[error("multipart body has no delimiter line \"--{0}\"")]
@@ -288,11 +290,18 @@ pub fn param(value: &str, key: &str) -> Option<String> {
     })
 }
 
-/// The boundary of a `multipart/*` Content-Type.
+/// Longest boundary RFC 2046 §5.1.1 allows.
+pub const MAX_BOUNDARY: usize = 70;
+
+/// The boundary of a `multipart/*` Content-Type (1 to 70 characters).
 pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
-    param(content_type, "boundary")
+    let b = param(content_type, "boundary")
         .filter(|b| !b.is_empty())
-        .ok_or(MultipartError::NoBoundary)
+        .ok_or(MultipartError::NoBoundary)?;
+    if b.len() > MAX_BOUNDARY {
+        return Err(MultipartError::BoundaryTooLong(b.len()));
+    }
+    Ok(b)
 }
 
 /// The response side: `multipart/related` as AVS writes it.
@@ -455,6 +464,14 @@ mod tests {
             parse_chunks("b", &[b"--bXY"]),
             Err(MultipartError::BadDelimiter(_))
         ));
+    }
+
+    #[test]
+    fn boundaries_longer_than_rfc_2046_allows_are_refused() {
+        let ct = |n: usize| format!("multipart/form-data; boundary=\"{}\"", "b".repeat(n));
+        assert_eq!(boundary(&ct(70)).unwrap().len(), 70);
+        assert!(matches!(boundary(&ct(71)), Err(MultipartError::BoundaryTooLong(71))));
+        assert!(boundary(&ct(71)).unwrap_err().to_string().contains("at most 70"));
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl IntoResponse for ControlError {
 /// The control router.
 pub fn router(state: Arc<State>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/healthz", get(healthz))
         .route("/api/devices", get(devices))
         .route("/api/devices/{id}", get(device))
         .route("/api/devices/{id}/directives", post(push_directive))
@@ -68,6 +68,22 @@ pub fn router(state: Arc<State>) -> Router {
             )
         })
         .with_state(state)
+}
+
+/// `GET /healthz`: every listener's state (`up`, `down`, `stopped`); 503
+/// when one is down (its accept loop ended while not shutting down).
+async fn healthz(AxState(state): AxState<Arc<State>>) -> (StatusCode, Json<Value>) {
+    let listeners = state.listener_health.snapshot();
+    let down = state.listener_health.any_down();
+    let status = if down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(json!({"status": if down { "down" } else { "ok" }, "listeners": listeners})),
+    )
 }
 
 async fn devices(AxState(state): AxState<Arc<State>>) -> Json<Value> {
@@ -252,6 +268,7 @@ async fn fault_now(
 ) -> Result<Json<Value>, ControlError> {
     let action: crate::faults::Action =
         serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(format!("not a fault action: {e}")))?;
+    action.validate().map_err(ControlError::BadRequest)?;
     if state.devices.get(&id).is_none() {
         return Err(ControlError::UnknownDevice(id));
     }

@@ -30,8 +30,9 @@ pub struct Shaping {
     /// Close the connection once this many bytes were written.
     close_after: AtomicU64,
     reset: AtomicBool,
-    /// Jitter draws, seeded by the fault that set the latency.
-    jitter_rng: parking_lot::Mutex<rand::rngs::StdRng>,
+    /// Jitter draws: a SplitMix64 sequence seeded by the fault that set the
+    /// latency, advanced atomically so no lock is held while drawing.
+    jitter_state: AtomicU64,
 }
 
 impl Default for Shaping {
@@ -43,14 +44,14 @@ impl Default for Shaping {
             stall_until_ms: AtomicU64::new(0),
             close_after: AtomicU64::new(NONE),
             reset: AtomicBool::new(false),
-            jitter_rng: parking_lot::Mutex::new(rand::SeedableRng::seed_from_u64(0)),
+            jitter_state: AtomicU64::new(0),
         }
     }
 }
 
 impl Shaping {
     pub fn latency(&self, ms: u64, jitter_ms: u64, seed: u64) {
-        *self.jitter_rng.lock() = rand::SeedableRng::seed_from_u64(seed);
+        self.jitter_state.store(seed, Ordering::Relaxed);
         self.latency_ms.store(ms, Ordering::Relaxed);
         self.jitter_ms.store(jitter_ms, Ordering::Relaxed);
     }
@@ -58,12 +59,26 @@ impl Shaping {
         self.bytes_per_second.store(bytes_per_second.max(1), Ordering::Relaxed);
     }
     pub fn stall(&self, d: Duration) {
-        self.stall_until_ms
-            .store(crate::clock::mono_ms() + crate::clock::as_ms(d), Ordering::Relaxed);
+        self.stall_until_ms.store(
+            crate::clock::mono_ms().saturating_add(crate::clock::as_ms(d)),
+            Ordering::Relaxed,
+        );
     }
     pub fn close_after(&self, bytes: u64) {
         self.close_after.store(bytes, Ordering::Relaxed);
     }
+    /// The next jitter draw (SplitMix64: one atomic add, then a mix).
+    fn next_jitter_draw(&self) -> u64 {
+        const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut z = self
+            .jitter_state
+            .fetch_add(GAMMA, Ordering::Relaxed)
+            .wrapping_add(GAMMA);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
     /// Reset the connection (RST) at its next read or write.
     pub fn reset(&self) {
         self.reset.store(true, Ordering::Relaxed);
@@ -113,13 +128,11 @@ impl Shaped {
     fn write_delay(&self) -> Duration {
         let latency = self.shaping.latency_ms.load(Ordering::Relaxed);
         let jitter = self.shaping.jitter_ms.load(Ordering::Relaxed);
-        let extra = if jitter > 0 {
-            use rand::Rng;
-            self.shaping.jitter_rng.lock().random_range(0..=jitter)
-        } else {
-            0
+        let extra = match jitter {
+            0 => 0,
+            j => self.shaping.next_jitter_draw() % j.saturating_add(1),
         };
-        Duration::from_millis(latency + extra)
+        Duration::from_millis(latency.saturating_add(extra))
     }
 
     /// Serve every wait owed before a write; `Ready` when the write may go.
@@ -184,13 +197,13 @@ impl AsyncWrite for Shaped {
                 .min(usize::try_from((rate / 10).max(1)).unwrap_or(usize::MAX))];
         }
         let n = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, data))?;
-        self.written += n as u64;
+        self.written = self.written.saturating_add(n as u64);
         self.latency_served = false;
         if rate != NONE && n > 0 {
             // The next write first serves what these bytes cost.
-            self.write_wait = Some(Box::pin(tokio::time::sleep(Duration::from_secs_f64(
-                n as f64 / rate as f64,
-            ))));
+            // rate >= 1 (see `bandwidth`), so this is at most n seconds.
+            let cost = Duration::try_from_secs_f64(n as f64 / rate.max(1) as f64).unwrap_or(Duration::ZERO);
+            self.write_wait = Some(Box::pin(tokio::time::sleep(cost)));
         }
         Poll::Ready(Ok(n))
     }
@@ -217,4 +230,37 @@ pub fn shape(shaping: &Shaping, action: &super::Action, seed: u64) -> bool {
         _ => return false,
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_settings_saturate_instead_of_overflowing() {
+        let s = Shaping::default();
+        s.stall(Duration::MAX);
+        assert_eq!(s.stall_until_ms.load(Ordering::Relaxed), u64::MAX);
+        s.latency(u64::MAX, u64::MAX, 7);
+        let a: Vec<u64> = (0..5).map(|_| s.next_jitter_draw()).collect();
+        s.latency(u64::MAX, u64::MAX, 7);
+        let b: Vec<u64> = (0..5).map(|_| s.next_jitter_draw()).collect();
+        assert_eq!(a, b, "jitter replays from its seed");
+        assert_ne!(a[0], a[1]);
+    }
+
+    #[tokio::test]
+    async fn latency_plus_jitter_saturates() {
+        let (client, server) = {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            (c, l.accept().await.unwrap().0)
+        };
+        let shaping = Arc::new(Shaping::default());
+        shaping.latency(u64::MAX, u64::MAX, 3);
+        let shaped = Shaped::new(server, shaping);
+        // The old code computed `latency + jitter` unchecked: overflow.
+        assert_eq!(shaped.write_delay(), Duration::from_millis(u64::MAX));
+        drop(client);
+    }
 }

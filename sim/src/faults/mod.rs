@@ -9,6 +9,11 @@
 //! firing is journaled with the rule id. Probabilities draw from a per-rule
 //! generator seeded from the rule's seed (or the config's), so the same
 //! traffic gives the same fire pattern on every run.
+//!
+//! Every number in a rule is range-checked by `Rule::validate` (one place,
+//! called by all three doors; ranges in `rule::limits`), and the samples a
+//! firing needs (delays, jitter) are drawn after the rules lock is released,
+//! from a seed taken under it, clamped so no sample can overflow a `Duration`.
 
 pub mod io;
 pub mod rule;
@@ -140,45 +145,38 @@ impl Faults {
     /// The first rule that fires for `point`, if any (its counters advance).
     pub fn decide(&self, point: &Point<'_>) -> Option<Fired> {
         let now = clock::now();
-        let mut rules = self.rules.lock();
-        for a in rules.iter_mut() {
-            if !a.rule.when.matches(point) || !in_window(&a.rule.when, a.added, now) {
-                continue;
-            }
-            if a.rule.times.is_some_and(|t| a.fired >= t) {
-                continue;
-            }
-            a.seen += 1;
-            if a.rule.when.nth.is_some_and(|n| a.seen != n) {
-                continue;
-            }
-            if let Some(p) = a.rule.when.probability {
-                if a.rng.random::<f64>() >= p {
+        // Only matching, counters and one seed happen under the lock (none of
+        // it can panic); the action's samples are drawn after it is released.
+        let (rule, action, seed) = {
+            let mut rules = self.rules.lock();
+            let mut fired = None;
+            for a in rules.iter_mut() {
+                if !a.rule.when.matches(point) || !in_window(&a.rule.when, a.added, now) {
                     continue;
                 }
-            }
-            a.fired += 1;
-            // Delays are drawn from the rule's seeded generator too, so a run replays exactly.
-            let action = match a.rule.then.delay() {
-                Some(d) => {
-                    let ms = clock::as_ms(sample_delay_with(&d, &mut a.rng));
-                    Action::Delay {
-                        ms: Some(ms),
-                        min_ms: None,
-                        max_ms: None,
-                        median_ms: None,
-                        sigma: None,
+                if a.rule.times.is_some_and(|t| a.fired >= t) {
+                    continue;
+                }
+                a.seen = a.seen.saturating_add(1);
+                if a.rule.when.nth.is_some_and(|n| a.seen != n) {
+                    continue;
+                }
+                if let Some(p) = a.rule.when.probability {
+                    if a.rng.random::<f64>() >= p {
+                        continue;
                     }
                 }
-                None => a.rule.then.clone(),
-            };
-            return Some(Fired {
-                rule: a.rule.id.clone().unwrap_or_default(),
-                action,
-                seed: a.rng.random(),
-            });
-        }
-        None
+                a.fired = a.fired.saturating_add(1);
+                fired = Some((
+                    a.rule.id.clone().unwrap_or_default(),
+                    a.rule.then.clone(),
+                    a.rng.random(),
+                ));
+                break;
+            }
+            fired?
+        };
+        Some(resolve(rule, action, seed))
     }
 
     /// `decide`, and journal the firing.
@@ -212,6 +210,31 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// A fired rule with its random parts drawn: a `delay` becomes a fixed one,
+/// sampled from a generator seeded by the firing's own seed, so a run
+/// replays exactly. Runs outside the rules lock.
+fn resolve(rule: String, action: Action, seed: u64) -> Fired {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let action = match action.delay() {
+        Some(d) => Action::Delay {
+            ms: Some(clock::as_ms(sample_delay_with(&d, &mut rng))),
+            min_ms: None,
+            max_ms: None,
+            median_ms: None,
+            sigma: None,
+        },
+        None => action,
+    };
+    Fired {
+        rule,
+        action,
+        seed: rng.random(),
+    }
+}
+
+/// Longest delay a sample can give, whatever the parameters.
+const MAX_DELAY: Duration = Duration::from_millis(rule::limits::MAX_MS);
+
 /// Sample a delay action's duration.
 pub fn sample_delay(d: &rule::Delay) -> Duration {
     sample_delay_with(d, &mut rand::rng())
@@ -220,15 +243,18 @@ pub fn sample_delay(d: &rule::Delay) -> Duration {
 /// Sample a delay from `rng` (a rule's seeded generator, for reproducible runs).
 pub fn sample_delay_with(d: &rule::Delay, rng: &mut impl Rng) -> Duration {
     match d {
-        rule::Delay::Fixed { ms } => Duration::from_millis(*ms),
+        rule::Delay::Fixed { ms } => Duration::from_millis(*ms).min(MAX_DELAY),
         rule::Delay::Uniform { min_ms, max_ms } => {
-            Duration::from_millis(rng.random_range(*min_ms..=(*max_ms).max(*min_ms)))
+            Duration::from_millis(rng.random_range(*min_ms..=(*max_ms).max(*min_ms))).min(MAX_DELAY)
         }
         rule::Delay::LogNormal { median_ms, sigma } => {
             // Box–Muller: a standard normal from two uniforms.
             let (u1, u2): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
             let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-            Duration::from_secs_f64((*median_ms as f64 / 1000.0) * (sigma * z).exp())
+            // Validation bounds sigma, but a sample must never panic: clamp
+            // whatever the product is (NaN and negatives give zero).
+            let secs = (*median_ms as f64 / 1000.0) * (sigma * z).exp();
+            Duration::try_from_secs_f64(secs.clamp(0.0, MAX_DELAY.as_secs_f64())).unwrap_or(Duration::ZERO)
         }
     }
 }
@@ -378,5 +404,21 @@ mod tests {
         samples.sort();
         let median = samples[1000].as_millis();
         assert!((70..140).contains(&median), "log-normal median {median} ms");
+    }
+
+    #[test]
+    fn samples_are_clamped_whatever_the_parameters() {
+        // Parameters validation refuses still must not panic here (the old
+        // code panicked in Duration::from_secs_f64 while holding the rules lock).
+        for sigma in [1e308, f64::INFINITY, f64::NAN, -1e308] {
+            for _ in 0..50 {
+                let d = sample_delay(&rule::Delay::LogNormal {
+                    median_ms: u64::MAX,
+                    sigma,
+                });
+                assert!(d <= MAX_DELAY, "{d:?}");
+            }
+        }
+        assert_eq!(sample_delay(&rule::Delay::Fixed { ms: u64::MAX }), MAX_DELAY);
     }
 }

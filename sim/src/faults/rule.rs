@@ -307,31 +307,192 @@ impl Action {
     }
 }
 
-impl Rule {
-    /// Check what serde cannot: probabilities, code names, statuses.
+/// Allowed ranges of every number in a rule, checked at all three doors
+/// (config `[[faults]]`, the control API, scenario `fault` steps) by
+/// [`Rule::validate`] and [`Action::validate`]. They keep every duration,
+/// deadline and sample a rule can produce far from overflow, so applying a
+/// rule never panics.
+pub mod limits {
+    /// Longest duration any action may ask for (delays, latency, jitter,
+    /// stalls, dribble intervals): one hour.
+    pub const MAX_MS: u64 = 3_600_000;
+    /// Largest log-normal `sigma`.
+    pub const MAX_SIGMA: f64 = 10.0;
+    /// Largest byte count (`close_after`, `reset` after bytes, `truncate`,
+    /// `dribble` chunks): 1 TiB.
+    pub const MAX_BYTES: u64 = 1 << 40;
+    /// Fastest `bandwidth` cap: 10 GB/s.
+    pub const MAX_BYTES_PER_SECOND: u64 = 10_000_000_000;
+    /// Largest HTTP/2 stream identifier (31 bits, RFC 9113 §5.1.1).
+    pub const MAX_STREAM_ID: u32 = (1 << 31) - 1;
+    /// Latest `when.after` / `when.until`: 30 days.
+    pub const MAX_WINDOW_MS: u64 = 30 * 24 * 3_600_000;
+}
+
+/// `field` must lie in `lo..=hi`.
+fn in_range<T: PartialOrd + std::fmt::Display>(field: &str, v: T, lo: T, hi: T) -> Result<(), String> {
+    if v < lo || v > hi {
+        return Err(format!("{field} must be in {lo}..={hi}, got {v}"));
+    }
+    Ok(())
+}
+
+/// `field` must be a finite number in `lo..=hi` (NaN and infinities fail).
+fn finite_in(field: &str, v: f64, lo: f64, hi: f64) -> Result<(), String> {
+    if !v.is_finite() || v < lo || v > hi {
+        // `{:?}` keeps 1e308 short (Display would print 309 digits).
+        return Err(format!("{field} must be a finite number in {lo}..={hi}, got {v:?}"));
+    }
+    Ok(())
+}
+
+fn ms(field: &str, v: u64) -> Result<(), String> {
+    in_range(field, v, 0, limits::MAX_MS)
+}
+
+fn bytes(field: &str, v: u64) -> Result<(), String> {
+    in_range(field, v, 0, limits::MAX_BYTES)
+}
+
+impl When {
+    /// Range-check every number of the matcher (see [`limits`]).
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(p) = self.when.probability {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(format!("when.probability {p} must be between 0 and 1"));
+        if let Some(p) = self.probability {
+            finite_in("when.probability", p, 0.0, 1.0)?;
+        }
+        if let Some(n) = self.nth {
+            in_range("when.nth", n, 1, u32::MAX)?;
+        }
+        if let Some(n) = self.connection {
+            in_range("when.connection", n, 1, u64::MAX)?;
+        }
+        if let Some(n) = self.stream {
+            in_range("when.stream", n, 1, u32::MAX)?;
+        }
+        let window = |field: &str, d: &Option<Dur>| match d {
+            Some(d) => {
+                in_range(field, crate::clock::as_ms(d.0), 0, limits::MAX_WINDOW_MS).map_err(|e| format!("{e} ms"))
+            }
+            None => Ok(()),
+        };
+        window("when.after", &self.after)?;
+        window("when.until", &self.until)?;
+        if let (Some(a), Some(u)) = (self.after, self.until) {
+            if a.0 >= u.0 {
+                return Err(format!(
+                    "when.after ({}) must be before when.until ({})",
+                    crate::duration::format(a.0),
+                    crate::duration::format(u.0)
+                ));
             }
         }
-        if self.when.nth == Some(0) || self.when.connection == Some(0) {
-            return Err("when.nth and when.connection count from 1".into());
-        }
-        match &self.then {
-            Action::Status { status, .. } if !(100..=599).contains(status) => {
-                Err(format!("then.status {status} is not an HTTP status"))
+        Ok(())
+    }
+}
+
+impl Action {
+    /// Range-check every number of the action (see [`limits`]); also
+    /// statuses, code names and the delay's shape. Field names are given as
+    /// `then.<field>`.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Action::Status { status, .. } => {
+                in_range("then.status", *status, 100, 599).map_err(|e| format!("{e}: not an HTTP status"))
             }
-            Action::Delay { .. } if self.then.delay().is_none() => Err(
-                "a delay needs `ms` (fixed), `min_ms` and `max_ms` (uniform), or `median_ms` and `sigma` (log-normal)"
-                    .into(),
+            Action::Delay {
+                ms: fixed,
+                min_ms,
+                max_ms,
+                median_ms,
+                sigma,
+            } => {
+                let Some(shape) = self.delay() else {
+                    return Err("a delay needs `ms` (fixed), `min_ms` and `max_ms` (uniform), or `median_ms` and `sigma` (log-normal)".into());
+                };
+                for (field, v) in [
+                    ("then.ms", fixed),
+                    ("then.min_ms", min_ms),
+                    ("then.max_ms", max_ms),
+                    ("then.median_ms", median_ms),
+                ] {
+                    if let Some(v) = v {
+                        ms(field, *v)?;
+                    }
+                }
+                if let Some(s) = sigma {
+                    finite_in("then.sigma", *s, 0.0, limits::MAX_SIGMA)?;
+                }
+                if let Delay::Uniform { min_ms, max_ms } = shape {
+                    if min_ms > max_ms {
+                        return Err(format!("then.min_ms ({min_ms}) must not exceed then.max_ms ({max_ms})"));
+                    }
+                }
+                Ok(())
+            }
+            Action::Reset { code, bytes: b, .. } => {
+                code_name(code)?;
+                bytes("then.bytes", *b)
+            }
+            Action::Goaway {
+                code, last_stream_id, ..
+            } => {
+                code_name(code)?;
+                match last_stream_id {
+                    Some(id) => in_range("then.last_stream_id", *id, 0, limits::MAX_STREAM_ID),
+                    None => Ok(()),
+                }
+            }
+            // Any u32 is a legal SETTINGS_MAX_CONCURRENT_STREAMS value (RFC 9113 §6.5.2).
+            Action::MaxConcurrentStreams { .. } => Ok(()),
+            Action::CloseAfter { bytes: b } => bytes("then.bytes", *b),
+            Action::Latency { ms: l, jitter_ms } => {
+                ms("then.ms", *l)?;
+                ms("then.jitter_ms", *jitter_ms)
+            }
+            Action::Bandwidth { bytes_per_second } => in_range(
+                "then.bytes_per_second",
+                *bytes_per_second,
+                1,
+                limits::MAX_BYTES_PER_SECOND,
             ),
-            Action::Reset { code, .. } | Action::Goaway { code, .. } if reason(code).is_none() => Err(format!(
-                "then.code {code:?} is not an HTTP/2 error code ({})",
-                REASONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-            )),
-            _ => Ok(()),
+            Action::Stall { ms: s } => ms("then.ms", *s),
+            Action::Dribble { chunk_bytes, every_ms } => {
+                in_range("then.chunk_bytes", *chunk_bytes as u64, 1, limits::MAX_BYTES)?;
+                ms("then.every_ms", *every_ms)
+            }
+            Action::Truncate { bytes: b } => bytes("then.bytes", *b as u64),
+            Action::Hold
+            | Action::EndDownchannel
+            | Action::StopPingAcks
+            | Action::RevokeToken
+            | Action::ExpireToken
+            | Action::TcpReset
+            | Action::TlsFail
+            | Action::WithholdWindowUpdate
+            | Action::DirectiveFraming { .. } => Ok(()),
         }
+    }
+}
+
+fn code_name(code: &str) -> Result<(), String> {
+    match reason(code) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "then.code {code:?} is not an HTTP/2 error code ({})",
+            REASONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+impl Rule {
+    /// Check what serde cannot: every number against [`limits`], code
+    /// names, statuses. The one check all three doors call.
+    pub fn validate(&self) -> Result<(), String> {
+        self.when.validate()?;
+        if let Some(t) = self.times {
+            in_range("times", t, 1, u32::MAX)?;
+        }
+        self.then.validate()
     }
 }
 
@@ -431,5 +592,136 @@ mod tests {
         assert!(r.validate().unwrap_err().contains("a delay needs"));
         let r: Rule = toml::from_str("[then]\naction = 'delay'\nmin_ms = 5\nmax_ms = 9").unwrap();
         assert_eq!(r.then.delay(), Some(Delay::Uniform { min_ms: 5, max_ms: 9 }));
+    }
+
+    fn invalid(text: &str) -> String {
+        let json: serde_json::Value = serde_json::from_str(text).unwrap();
+        let rule: Rule = serde_json::from_value(json).unwrap_or_else(|e| panic!("{text}: {e}"));
+        rule.validate().expect_err(text)
+    }
+
+    #[test]
+    fn every_number_is_range_checked_and_named() {
+        assert_eq!(
+            invalid(r#"{"then":{"action":"delay","median_ms":100,"sigma":1e308}}"#),
+            "then.sigma must be a finite number in 0..=10, got 1e308"
+        );
+        let cases = [
+            (
+                r#"{"then":{"action":"delay","median_ms":100,"sigma":-1}}"#,
+                "then.sigma",
+            ),
+            (
+                r#"{"then":{"action":"delay","median_ms":18446744073709551615,"sigma":1}}"#,
+                "then.median_ms must be in 0..=3600000",
+            ),
+            (
+                r#"{"then":{"action":"delay","ms":3600001}}"#,
+                "then.ms must be in 0..=3600000, got 3600001",
+            ),
+            (
+                r#"{"then":{"action":"delay","min_ms":5,"max_ms":99999999}}"#,
+                "then.max_ms",
+            ),
+            (
+                r#"{"then":{"action":"delay","min_ms":9,"max_ms":5}}"#,
+                "then.min_ms (9) must not exceed then.max_ms (5)",
+            ),
+            (r#"{"then":{"action":"latency","ms":18446744073709551615}}"#, "then.ms"),
+            (
+                r#"{"then":{"action":"latency","ms":1,"jitter_ms":18446744073709551615}}"#,
+                "then.jitter_ms",
+            ),
+            (r#"{"then":{"action":"stall","ms":18446744073709551615}}"#, "then.ms"),
+            (
+                r#"{"then":{"action":"bandwidth","bytes_per_second":0}}"#,
+                "then.bytes_per_second must be in 1..=",
+            ),
+            (
+                r#"{"then":{"action":"dribble","chunk_bytes":0,"every_ms":1}}"#,
+                "then.chunk_bytes",
+            ),
+            (
+                r#"{"then":{"action":"dribble","chunk_bytes":1,"every_ms":18446744073709551615}}"#,
+                "then.every_ms",
+            ),
+            (
+                r#"{"then":{"action":"close_after","bytes":18446744073709551615}}"#,
+                "then.bytes",
+            ),
+            (
+                r#"{"then":{"action":"truncate","bytes":18446744073709551615}}"#,
+                "then.bytes",
+            ),
+            (
+                r#"{"then":{"action":"reset","at":"after_request_bytes","bytes":18446744073709551615}}"#,
+                "then.bytes",
+            ),
+            (
+                r#"{"then":{"action":"goaway","last_stream_id":4294967295}}"#,
+                "then.last_stream_id must be in 0..=2147483647",
+            ),
+            (r#"{"then":{"action":"status","status":1000}}"#, "then.status"),
+            (
+                r#"{"when":{"probability":1.5},"then":{"action":"hold"}}"#,
+                "when.probability must be a finite number in 0..=1, got 1.5",
+            ),
+            (
+                r#"{"when":{"nth":0},"then":{"action":"hold"}}"#,
+                "when.nth must be in 1..",
+            ),
+            (
+                r#"{"when":{"connection":0},"then":{"action":"hold"}}"#,
+                "when.connection",
+            ),
+            (r#"{"when":{"stream":0},"then":{"action":"hold"}}"#, "when.stream"),
+            (r#"{"times":0,"then":{"action":"hold"}}"#, "times must be in 1.."),
+            (
+                r#"{"when":{"after":"10s","until":"5s"},"then":{"action":"hold"}}"#,
+                "when.after (10s) must be before when.until (5s)",
+            ),
+            (
+                r#"{"when":{"until":"9999h"},"then":{"action":"hold"}}"#,
+                "when.until must be in 0..=",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = invalid(text);
+            assert!(got.contains(want), "{text}: {got:?} should contain {want:?}");
+        }
+        let nan: Rule = toml::from_str("[when]\nprobability = nan\n[then]\naction = 'hold'").unwrap();
+        assert!(
+            nan.validate()
+                .unwrap_err()
+                .contains("when.probability must be a finite number")
+        );
+    }
+
+    #[test]
+    fn the_largest_allowed_values_fire_without_panicking() {
+        let f = super::super::Faults::new(1);
+        for text in [
+            r#"{"then":{"action":"delay","median_ms":3600000,"sigma":10}}"#,
+            r#"{"then":{"action":"delay","min_ms":0,"max_ms":3600000}}"#,
+        ] {
+            let rule: Rule = serde_json::from_str(text).unwrap();
+            let id = f.add(rule).unwrap();
+            let point = super::super::Point {
+                face: Face::Avs,
+                device: Some("d"),
+                path: "/ping",
+                event: None,
+                connection: Some(1),
+                stream: Some(1),
+            };
+            for _ in 0..200 {
+                let fired = f.decide(&point).unwrap();
+                let Some(Delay::Fixed { ms }) = fired.action.delay() else {
+                    panic!("a fired delay is resolved to a fixed one")
+                };
+                assert!(ms <= limits::MAX_MS, "{ms}");
+            }
+            f.remove(&id);
+        }
     }
 }

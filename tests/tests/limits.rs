@@ -1,0 +1,333 @@
+//! Limits and timeouts on every listener (issue 7, item 6), each proven
+//! with real sockets and small configured values: the connection limit, the
+//! header-list limit, the handshake deadlines (h2c preface, TLS, HTTP/2),
+//! the HTTP/1.1 header read timeout, the RFC 2046 boundary length, and the
+//! event body limit answered with 400 and then RST_STREAM.
+
+use avs_sim_tests::device::{Device, read_whole};
+use avs_sim_tests::{DEADLINE, TestSim, event};
+use bytes::Bytes;
+use http::{Method, Request};
+use rustls_pki_types::pem::PemObject;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SHORT: Duration = Duration::from_millis(300);
+
+/// Wait (up to DEADLINE) until the peer closes `io`: EOF or an error.
+/// Returns whatever bytes arrived before that.
+async fn closed_by_peer(io: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let result = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        result.is_ok(),
+        "the server did not close the connection within {DEADLINE:?}"
+    );
+    got
+}
+
+/// A TLS client offering `alpn`, trusting the simulator's CA.
+async fn tls(addr: SocketAddr, ca: &Path, alpn: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn silent_clients_are_disconnected_after_the_handshake_deadline() {
+    let sim = TestSim::start(|c| c.limits.handshake_timeout = SHORT).await;
+    let addrs = sim.handle.addrs.clone();
+    // Plain listener: nothing at all, then half an h2c preface.
+    let mut silent = TcpStream::connect(addrs.plain).await.unwrap();
+    closed_by_peer(&mut silent).await;
+    let mut half = TcpStream::connect(addrs.plain).await.unwrap();
+    half.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    closed_by_peer(&mut half).await;
+    // Control listener: nothing at all.
+    let mut control = TcpStream::connect(addrs.control).await.unwrap();
+    closed_by_peer(&mut control).await;
+    // TLS listener: no ClientHello.
+    let mut no_hello = TcpStream::connect(addrs.avs).await.unwrap();
+    closed_by_peer(&mut no_hello).await;
+    // TLS done with ALPN h2, but no HTTP/2 preface.
+    let mut no_preface = tls(addrs.avs, &sim.handle.ca, b"h2").await;
+    closed_by_peer(&mut no_preface).await;
+    let closed = sim
+        .await_entry(None, |e| {
+            e["kind"] == "connection_close"
+                && e["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("limits.handshake_timeout"))
+        })
+        .await;
+    assert_eq!(closed["face"], "server");
+    // A prompt client is still served.
+    let mut dev = sim.h2c_device("prompt").await;
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_slowloris_http1_client_is_cut_off_after_the_header_read_timeout() {
+    let sim = TestSim::start(|c| c.limits.header_read_timeout = SHORT).await;
+    for addr in [sim.handle.addrs.plain, sim.handle.addrs.control] {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /ping HTTP/1.1\r\nHost: sim\r\nX-Slow: ")
+            .await
+            .unwrap();
+        // One header byte every 50 ms, until the server gives up on us.
+        let cut = tokio::time::timeout(DEADLINE, async {
+            let mut buf = [0u8; 1024];
+            loop {
+                if tcp.write_all(b"a").await.is_err() {
+                    return;
+                }
+                match tokio::time::timeout(Duration::from_millis(50), tcp.read(&mut buf)).await {
+                    Err(_) => continue,
+                    // EOF, an error, or an error status (408): cut off either way.
+                    Ok(_) => return,
+                }
+            }
+        })
+        .await;
+        assert!(cut.is_ok(), "{addr}: a client dribbling its headers was never cut off");
+    }
+    // A normal HTTP/1.1 request still works.
+    let mut tcp = TcpStream::connect(sim.handle.addrs.plain).await.unwrap();
+    tcp.write_all(b"GET /ping HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer prompt\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&closed_by_peer(&mut tcp).await).to_string();
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_connection_past_the_limit_is_refused_and_journaled() {
+    let sim = TestSim::start(|c| c.limits.max_connections = 3).await;
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let mut dev = sim.h2c_device(&format!("held-{i}")).await;
+        assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+        held.push(dev);
+    }
+    let mut fourth = TcpStream::connect(sim.handle.addrs.plain).await.unwrap();
+    assert_eq!(closed_by_peer(&mut fourth).await, b"", "closed at accept, nothing sent");
+    let refused = sim
+        .await_entry(None, |e| {
+            e["kind"] == "error" && e["summary"].as_str().is_some_and(|s| s.contains("refused"))
+        })
+        .await;
+    assert_eq!(refused["body"]["listener"], "plain");
+    assert_eq!(refused["body"]["max_connections"], 3);
+    // Other listeners have their own places.
+    let mut tls = sim.tls_device("elsewhere").await;
+    assert_eq!(tls.ping("/ping").await.unwrap(), 204);
+    // Once a connection ends, its place is free again.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Ok(mut dev) = Device::h2c(sim.handle.addrs.plain, "later").await
+            && dev.ping("/ping").await.ok() == Some(204)
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no place came free");
+        tokio::task::yield_now().await;
+    }
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversize_header_list_is_refused_on_h2_and_http1() {
+    let sim = TestSim::start(|c| c.limits.max_header_list_size = 16 * 1024).await;
+    let big = "x".repeat(32 * 1024);
+    // h2: a raw client that does not hold back (h2's own client would).
+    let (send, conn) = h2::client::Builder::new()
+        .handshake::<_, Bytes>(TcpStream::connect(sim.handle.addrs.plain).await.unwrap())
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri("http://sim/ping")
+        .header("x-big", &big)
+        .body(())
+        .unwrap();
+    let refused = match send.send_request(req, true) {
+        Err(e) => panic!("the client refused to send: {e}"),
+        Ok((resp, _)) => match tokio::time::timeout(DEADLINE, resp).await.unwrap() {
+            Ok(resp) => {
+                assert_eq!(resp.status(), 431, "an oversize header list must not be served");
+                "431".to_string()
+            }
+            Err(e) => format!("stream error {:?}", e.reason()),
+        },
+    };
+    eprintln!("oversize h2 header list: {refused}");
+    // HTTP/1.1: 431 from hyper.
+    let mut tcp = TcpStream::connect(sim.handle.addrs.plain).await.unwrap();
+    tcp.write_all(format!("GET /ping HTTP/1.1\r\nHost: sim\r\nX-Big: {big}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&closed_by_peer(&mut tcp).await).to_string();
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // Headers within the limit pass.
+    let mut dev = sim.h2c_device("small").await;
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_boundary_longer_than_70_characters_is_a_400() {
+    let sim = TestSim::start(|_| {}).await;
+    let (mut dev, _dc) = sim.connected("bound").await;
+    let metadata = event("System", "SynchronizeState", json!({}));
+    let send = |boundary: String| {
+        let body = avs_sim::avs::multipart::form::event_body(&boundary, metadata.to_string().as_bytes(), None);
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    };
+    let (ct, body) = send("b".repeat(70));
+    let ok = dev
+        .call(Method::POST, "/v20160207/events", Some(&ct), body)
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 204, "70 characters are allowed");
+    let (ct, body) = send("b".repeat(71));
+    let a = dev
+        .call(Method::POST, "/v20160207/events", Some(&ct), body)
+        .await
+        .unwrap();
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        a.json()["payload"]["code"],
+        "INVALID_REQUEST_EXCEPTION",
+        "{:?}",
+        a.json()
+    );
+    let msg = a.json()["payload"]["description"].as_str().unwrap_or("").to_string();
+    assert!(msg.contains("71") && msg.contains("70"), "{msg}");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_over_the_event_limit_gets_400_then_a_reset() {
+    const LIMIT: u64 = 64 * 1024;
+    let sim = TestSim::start(|c| c.avs.max_event_bytes = LIMIT).await;
+    let (mut dev, _dc) = sim.connected("big").await;
+    // An event answered with 204 at its end, so the 400 can still be sent whole.
+    let metadata = event("System", "SynchronizeState", json!({}));
+    let (resp, upload) = dev.open_event(&metadata).await.unwrap();
+    let sender = tokio::spawn(send_until_reset(upload, 256 * LIMIT));
+    let answer = read_whole(resp).await.unwrap();
+    assert_eq!(answer.status, 400);
+    let description = answer.json()["payload"]["description"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(description.contains("exceeds the limit"), "{description}");
+    let (reason, sent) = tokio::time::timeout(DEADLINE, sender)
+        .await
+        .expect("the upload was reset")
+        .unwrap();
+    assert_eq!(reason, Some(h2::Reason::NO_ERROR), "after {sent} bytes");
+    assert!(sent > LIMIT);
+    sim.await_entry(Some("big"), |e| {
+        e["kind"] == "reset" && e["summary"].as_str().is_some_and(|s| s.contains("is not read"))
+    })
+    .await;
+    // The connection lives on.
+    assert_eq!(dev.ping("/ping").await.unwrap(), 204);
+    sim.stop().await;
+}
+
+/// Keep sending, as fast as flow control allows, until the server resets the
+/// stream; the reset's reason and the bytes sent. Fails past `most` bytes:
+/// the server kept reading.
+async fn send_until_reset(mut upload: h2::SendStream<Bytes>, most: u64) -> (Option<h2::Reason>, u64) {
+    let chunk = Bytes::from(vec![0u8; 16 * 1024]);
+    let mut sent = 0u64;
+    let reason = loop {
+        upload.reserve_capacity(chunk.len());
+        let next = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = upload.poll_reset(cx) {
+                return std::task::Poll::Ready(Err(r.ok()));
+            }
+            upload.poll_capacity(cx).map(Ok)
+        })
+        .await;
+        match next {
+            Err(reason) => break reason,
+            Ok(Some(Ok(n))) if n > 0 => {
+                if upload.send_data(chunk.slice(..n), false).is_err() {
+                    break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok();
+                }
+                sent += n as u64;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok(),
+        }
+        assert!(sent < most, "the server kept reading {sent} bytes");
+    };
+    (reason, sent)
+}
+
+#[tokio::test]
+async fn a_refused_upload_is_not_drained_past_the_event_limit() {
+    const LIMIT: u64 = 64 * 1024;
+    let sim = TestSim::start(|c| c.avs.max_event_bytes = LIMIT).await;
+    let (send, conn) = h2::client::handshake(TcpStream::connect(sim.handle.addrs.plain).await.unwrap())
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("http://sim/v20160207/events")
+        .header("authorization", "Bearer refused")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={}", "b".repeat(71)),
+        )
+        .body(())
+        .unwrap();
+    let (resp, upload) = send.send_request(req, false).unwrap();
+    let sender = tokio::spawn(send_until_reset(upload, 256 * LIMIT));
+    let answer = read_whole(resp).await.unwrap();
+    assert_eq!(answer.status, 400);
+    let (reason, sent) = tokio::time::timeout(DEADLINE, sender)
+        .await
+        .expect("the upload was reset")
+        .unwrap();
+    assert_eq!(reason, Some(h2::Reason::NO_ERROR), "after {sent} bytes");
+    sim.stop().await;
+}
