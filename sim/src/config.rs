@@ -112,6 +112,14 @@ pub struct Avs {
     /// hour; "0s" (the default) never does.
     #[serde(with = "crate::duration")]
     pub max_connection_age: Duration,
+    /// A downchannel with bytes waiting that the device grants no flow-control
+    /// window for this long is reset (the device stopped reading it); "0s" never.
+    #[serde(with = "crate::duration")]
+    pub downchannel_stall_timeout: Duration,
+    /// A device with no open connection is forgotten after this long (its
+    /// journal entries stay); "0s" keeps every device forever.
+    #[serde(with = "crate::duration")]
+    pub device_idle_timeout: Duration,
 }
 
 impl Default for Avs {
@@ -123,6 +131,8 @@ impl Default for Avs {
             directive_queue: 32,
             drain_grace: Duration::from_secs(5),
             max_connection_age: Duration::ZERO,
+            downchannel_stall_timeout: Duration::from_secs(30),
+            device_idle_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -137,6 +147,9 @@ pub struct Lwa {
     pub codepair_expires_in: u64,
     /// `interval` a device should poll a code pair at, in seconds (doc example: 30).
     pub codepair_interval: u64,
+    /// A refresh token the simulator minted expires after this many seconds
+    /// without use (each refresh restarts it); 0 never. Declared ones never expire.
+    pub refresh_expires_in: u64,
 }
 
 impl Default for Lwa {
@@ -145,6 +158,7 @@ impl Default for Lwa {
             expires_in: 3600,
             codepair_expires_in: 600,
             codepair_interval: 30,
+            refresh_expires_in: 14 * 24 * 3600,
         }
     }
 }
@@ -186,6 +200,9 @@ pub struct JournalConfig {
     pub capacity: usize,
     /// Append every entry to this JSONL file too.
     pub file: Option<PathBuf>,
+    /// Bytes of entries kept in memory (estimated heap size); older ones are
+    /// evicted (and counted) past it, whichever of the two bounds is hit first.
+    pub max_bytes: usize,
 }
 
 impl Default for JournalConfig {
@@ -193,6 +210,7 @@ impl Default for JournalConfig {
         JournalConfig {
             capacity: 50_000,
             file: None,
+            max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -238,6 +256,9 @@ impl Default for Config {
         }
     }
 }
+
+/// The smallest `journal.max_bytes`: room for a few ordinary entries.
+pub const MIN_JOURNAL_BYTES: usize = 64 * 1024;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +329,9 @@ impl Config {
         }
         if self.journal.capacity == 0 {
             errors.push("journal.capacity: must be at least 1".into());
+        }
+        if self.journal.max_bytes < MIN_JOURNAL_BYTES {
+            errors.push(format!("journal.max_bytes: must be at least {MIN_JOURNAL_BYTES}"));
         }
         for (i, f) in self.faults.iter().enumerate() {
             if let Err(e) = f.validate() {

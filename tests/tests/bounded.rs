@@ -1,0 +1,192 @@
+//! Bounded state: what a slow, silent or forgetful client may cost the
+//! simulator. A downchannel nobody reads, devices that come and go, tokens
+//! that expire, a journal of big entries, connections that end badly.
+
+use avs_sim_tests::binary::Served;
+use avs_sim_tests::{DEADLINE, TestSim};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tokio::net::TcpStream;
+
+/// A raw h2c client whose stream window is 1 KiB (the connection window
+/// stays at the protocol's 65,535): it opens the downchannel as `token` and
+/// never reads it. Returns the request handle (for other streams), the
+/// unread body (kept alive), and the connection task.
+async fn silent_downchannel(
+    plain: SocketAddr,
+    token: &str,
+) -> (
+    h2::client::SendRequest<Bytes>,
+    h2::RecvStream,
+    tokio::task::JoinHandle<()>,
+) {
+    let tcp = TcpStream::connect(plain).await.unwrap();
+    let (send, conn) = h2::client::Builder::new()
+        .initial_window_size(1024)
+        .initial_connection_window_size(65_535)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut send = send.ready().await.unwrap();
+    let req = http::Request::get("http://localhost/v20160207/directives")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap();
+    let (resp, _) = send.send_request(req, true).unwrap();
+    let resp = tokio::time::timeout(DEADLINE, resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    (send, resp.into_body(), driver)
+}
+
+/// A directive with one `size`-byte attachment, as the control API takes it.
+fn big_directive(size: usize) -> Value {
+    json!({
+        "namespace": "SpeechSynthesizer",
+        "name": "Speak",
+        "payload": {"url": "cid:blob"},
+        "attachment": {"cid": "blob", "text": "~".repeat(size)},
+    })
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Before: every push got 202 and h2 buffered every byte (+132 MiB for
+/// this traffic, never returned). Now h2 gets only what the 1 KiB window
+/// allows, the bounded queue fills, the control API answers 503 and
+/// journals why, and memory stays put.
+#[tokio::test]
+async fn a_downchannel_nobody_reads_costs_a_bounded_queue_not_every_push() {
+    // No stall deadline here: this test is about the queue bound alone.
+    let served = Served::start(&[], &[("AVS_SIM_AVS_DOWNCHANNEL_STALL_TIMEOUT", "\"0s\"")]).await;
+    let pid = served.child.id().unwrap();
+    let plain: SocketAddr = served.plain.trim_start_matches("http://").parse().unwrap();
+    let (_send, _unread, _driver) = silent_downchannel(plain, "silent").await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/devices/silent/directives", served.control);
+    let body = serde_json::to_vec(&big_directive(64 * 1024)).unwrap();
+    let before = rss_kib(pid);
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..1000 {
+        let resp = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            202 => accepted += 1,
+            503 => refused += 1,
+            other => panic!("push answered {other}: {}", resp.text().await.unwrap_or_default()),
+        }
+    }
+    let grown = rss_kib(pid).saturating_sub(before);
+    // The queue (32 by default) plus the directive being written.
+    assert!(accepted <= 34, "{accepted} pushes accepted");
+    assert!(refused >= 966, "{refused} pushes refused");
+    assert!(grown < 24 * 1024, "RSS grew by {grown} KiB");
+    let journal: Value = http
+        .get(format!(
+            "{}/api/journal?device=silent&face=control&limit=100000",
+            served.control
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let errors = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "error" && e["summary"].as_str().unwrap().contains("queued already"))
+        .count();
+    assert_eq!(errors, refused, "every refusal is journaled");
+}
+
+/// A device that leaves its downchannel full past
+/// `avs.downchannel_stall_timeout` loses it (RST_STREAM CANCEL, journaled
+/// with the reason); its connection and other streams go on.
+#[tokio::test]
+async fn a_stalled_downchannel_is_reset_after_the_deadline_and_the_connection_lives() {
+    let sim = TestSim::start(|c| c.avs.downchannel_stall_timeout = std::time::Duration::from_millis(300)).await;
+    let (mut send, _unread, _driver) = silent_downchannel(sim.handle.addrs.plain, "stuck").await;
+    let (status, body) = sim.push("stuck", big_directive(8 * 1024)).await;
+    assert_eq!(status, 202, "{body}");
+    let reset = sim
+        .await_entry(Some("stuck"), |e| {
+            e["kind"] == "reset" && e["summary"].as_str().unwrap_or("").contains("stalled")
+        })
+        .await;
+    assert!(
+        reset["summary"]
+            .as_str()
+            .unwrap()
+            .contains("avs.downchannel_stall_timeout"),
+        "{reset}"
+    );
+    let closed = sim
+        .await_entry(Some("stuck"), |e| e["kind"] == "connection_close")
+        .await;
+    assert!(
+        closed["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("downchannel closed: stalled"),
+        "{closed}"
+    );
+    let (_, device) = sim.get("/api/devices/stuck").await;
+    assert_eq!(device["connected"], false);
+    let (status, _) = sim.push("stuck", big_directive(10)).await;
+    assert_eq!(status, 409, "no downchannel to push to any more");
+    // The connection itself is untouched: another stream on it works.
+    let ping = http::Request::get("http://localhost/ping")
+        .header("authorization", "Bearer stuck")
+        .body(())
+        .unwrap();
+    let (resp, _) = send.send_request(ping, true).unwrap();
+    let resp = tokio::time::timeout(DEADLINE, resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 204);
+    sim.stop().await;
+}
+
+/// A reader that keeps up gets every byte of big directives, in order, even
+/// though each one is written in window-sized pieces.
+#[tokio::test]
+async fn a_slow_reader_gets_every_directive_whole() {
+    let sim = TestSim::start(|_| {}).await;
+    let (_send, mut body, _driver) = silent_downchannel(sim.handle.addrs.plain, "slow").await;
+    for _ in 0..3 {
+        let (status, resp) = sim.push("slow", big_directive(20_000)).await;
+        assert_eq!(status, 202, "{resp}");
+    }
+    let mut received = Vec::new();
+    while received.iter().filter(|b| **b == b'~').count() < 60_000 {
+        let chunk = tokio::time::timeout(DEADLINE, body.data())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        body.flow_control().release_capacity(chunk.len()).unwrap();
+        received.extend_from_slice(&chunk);
+    }
+    let runs: Vec<usize> = received
+        .split(|b| *b != b'~')
+        .map(<[u8]>::len)
+        .filter(|n| *n > 0)
+        .collect();
+    assert_eq!(runs, vec![20_000; 3], "each attachment arrives whole and in order");
+    let text = String::from_utf8_lossy(&received);
+    assert_eq!(text.matches("SpeechSynthesizer").count(), 3);
+    sim.stop().await;
+}
