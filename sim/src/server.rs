@@ -120,7 +120,8 @@ impl Sim {
             None => (None, None),
         };
         let library = crate::scenario::batch::load_all(&config.scenarios).map_err(StartError::Scenario)?;
-        let journal = Arc::new(Journal::with_file(config.journal.capacity, file_tx));
+        let journal =
+            Arc::new(Journal::with_file(config.journal.capacity, file_tx).with_max_bytes(config.journal.max_bytes));
         let state = State::with_scenarios(config, journal, crate::scenario::service::Service::new(library));
         let sim = Sim {
             state,
