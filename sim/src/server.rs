@@ -385,18 +385,13 @@ async fn serve_protocol<IO>(
 {
     let conn = Connection::new(info, peer, if h2 { "h2" } else { "http/1.1" }, shaping);
     conn.journal_open(&state);
+    // Every opened connection gets its close journaled, even if this task panics or is dropped.
+    let _close = crate::avs::connection::CloseGuard::new(&state, &conn);
     if h2 {
         crate::avs::h2conn::serve(state, conn, io, tasks).await;
     } else {
-        crate::bridge::serve_http1(state.clone(), conn.clone(), io).await;
-        conn.journal(
-            &state,
-            crate::journal::Record::new(
-                crate::journal::Face::Server,
-                crate::journal::Kind::ConnectionClose,
-                "connection closed",
-            ),
-        );
+        let why = crate::bridge::serve_http1(state.clone(), conn.clone(), io).await;
+        conn.journal_close(&state, why);
     }
 }
 

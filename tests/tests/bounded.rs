@@ -190,3 +190,61 @@ async fn a_slow_reader_gets_every_directive_whole() {
     assert_eq!(text.matches("SpeechSynthesizer").count(), 3);
     sim.stop().await;
 }
+
+/// The close of the connection from `peer`, once journaled.
+async fn close_of(sim: &TestSim, peer: SocketAddr) -> String {
+    let peer = peer.to_string();
+    let e = sim
+        .await_entry(None, |e| {
+            e["kind"] == "connection_close" && e["body"]["peer"] == peer.as_str()
+        })
+        .await;
+    e["summary"].as_str().unwrap().to_string()
+}
+
+/// Every connection's end is journaled with why it ended, errors included.
+#[tokio::test]
+async fn connections_that_end_in_errors_have_their_close_journaled_with_the_reason() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = TestSim::start(|_| {}).await;
+    let plain = sim.handle.addrs.plain;
+
+    // HTTP/1.1 garbage: hyper refuses it.
+    let mut tcp = TcpStream::connect(plain).await.unwrap();
+    let me = tcp.local_addr().unwrap();
+    tcp.write_all(b"GARBAGE \x01\x02 nonsense\r\n\r\n").await.unwrap();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut sink)).await;
+    let why = close_of(&sim, me).await;
+    assert!(why.starts_with("connection closed: connection error:"), "{why}");
+
+    // h2c: the preface, then bytes that are no frame the protocol allows.
+    let mut tcp = TcpStream::connect(plain).await.unwrap();
+    let me = tcp.local_addr().unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    tcp.write_all(&[0xff; 64]).await.unwrap();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut sink)).await;
+    let why = close_of(&sim, me).await;
+    assert!(why.contains("failed") || why.contains("error"), "{why}");
+
+    // h2c with a downchannel open, then a TCP reset from the client.
+    let tcp = TcpStream::connect(plain).await.unwrap();
+    let me = tcp.local_addr().unwrap();
+    tcp.set_zero_linger().unwrap(); // closing the socket sends RST
+    let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    let req = http::Request::get("http://localhost/v20160207/directives")
+        .header("authorization", "Bearer resetter")
+        .body(())
+        .unwrap();
+    let (resp, _) = send.send_request(req, true).unwrap();
+    let body = resp.await.unwrap().into_body();
+    driver.abort();
+    let _ = driver.await; // drops the h2 connection and with it the socket
+    drop((send, body));
+    let why = close_of(&sim, me).await;
+    assert!(why.starts_with("connection closed: connection error:"), "{why}");
+    sim.stop().await;
+}

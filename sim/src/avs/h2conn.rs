@@ -49,14 +49,7 @@ where
     let mut h2 = match handshake.await {
         Ok(h2) => h2,
         Err(e) => {
-            conn.journal(
-                &state,
-                Record::new(
-                    Face::Server,
-                    Kind::ConnectionClose,
-                    format!("HTTP/2 handshake failed: {e}"),
-                ),
-            );
+            conn.journal_close(&state, format!("HTTP/2 handshake failed: {e}"));
             return;
         }
     };
@@ -76,7 +69,7 @@ where
                     tasks.spawn(route(state, conn, router, req, respond));
                 }
                 Some(Err(e)) => break format!("connection error: {e}"),
-                None => break "connection closed".to_string(),
+                None => break conn.end_note(),
             },
             _ = conn.closing.cancelled(), if drain_deadline.is_none() => {
                 drain_deadline = Some(crate::clock::now() + grace);
@@ -109,7 +102,7 @@ where
     };
     // Wake stream tasks still waiting on this connection.
     conn.closing.cancel();
-    conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, close_note));
+    conn.journal_close(&state, close_note);
 }
 
 async fn sleep_until(deadline: Option<crate::clock::Instant>) {
