@@ -248,3 +248,127 @@ async fn connections_that_end_in_errors_have_their_close_journaled_with_the_reas
     assert!(why.starts_with("connection closed: connection error:"), "{why}");
     sim.stop().await;
 }
+
+/// A form POST to the plain listener (LWA over HTTP/1.1).
+async fn form(sim: &TestSim, path: &str, body: &str) -> (u16, Value) {
+    let resp = sim
+        .http
+        .post(format!("http://{}{path}", sim.handle.addrs.plain))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// Lenient mode makes every token a device; once a device has no connection
+/// and stays idle past `avs.device_idle_timeout`, it is forgotten (the
+/// control API stops listing it) while its journal entries stay. A device
+/// that stays connected is kept however long it is quiet.
+#[tokio::test]
+async fn idle_disconnected_devices_are_forgotten_and_their_journal_stays() {
+    let sim = TestSim::start(|c| c.avs.device_idle_timeout = std::time::Duration::from_millis(300)).await;
+    let (_stay, _stay_dc) = sim.connected("stay").await;
+    let (leave, leave_dc) = sim.connected("leave").await;
+    sim.push_system("leave", "ReportSoftwareInfo").await;
+    sim.await_entry(Some("leave"), |e| e["kind"] == "directive").await;
+    leave.closed.abort();
+    drop(leave_dc);
+    let evicted = sim.await_entry(Some("leave"), |e| e["kind"] == "evicted").await;
+    assert!(
+        evicted["summary"].as_str().unwrap().contains("avs.device_idle_timeout"),
+        "{evicted}"
+    );
+    let (_, list) = sim.get("/api/devices").await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"stay") && !ids.contains(&"leave"), "{ids:?}");
+    let (status, _) = sim.get("/api/devices/leave").await;
+    assert_eq!(status, 404);
+    let (_, journal) = sim.get("/api/journal?device=leave").await;
+    let kinds: Vec<&str> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"directive") && kinds.contains(&"request"), "{kinds:?}");
+    // Coming back makes it a device again.
+    let (_back, _back_dc) = sim.connected("leave").await;
+    let (status, device) = sim.get("/api/devices/leave").await;
+    assert_eq!((status, device["connected"].as_bool()), (200, Some(true)));
+    sim.stop().await;
+}
+
+/// Expired refresh tokens and access tokens are swept from the store (and
+/// the sweep journaled); a swept refresh token is refused in strict mode.
+#[tokio::test]
+async fn expired_tokens_are_swept() {
+    let sim = TestSim::start(|c| {
+        c.auth = avs_sim::config::AuthMode::Strict;
+        c.lwa.expires_in = 1;
+        c.lwa.refresh_expires_in = 1;
+    })
+    .await;
+    let (status, t) = form(
+        &sim,
+        "/auth/o2/token",
+        "grant_type=authorization_code&code=c1&client_id=x",
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    let refresh = t["refresh_token"].as_str().unwrap().replace('|', "%7C");
+    let swept = sim
+        .await_entry(None, |e| {
+            e["kind"] == "evicted" && e["body"]["refresh"].as_u64() >= Some(1)
+        })
+        .await;
+    assert_eq!(swept["face"], "lwa");
+    let (status, e) = form(
+        &sim,
+        "/auth/o2/token",
+        &format!("grant_type=refresh_token&refresh_token={refresh}&client_id=x"),
+    )
+    .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    sim.await_entry(None, |e| {
+        e["kind"] == "evicted" && e["body"]["access"].as_u64() >= Some(1)
+    })
+    .await;
+    sim.stop().await;
+}
+
+/// With `journal.max_bytes` set, big entries evict old ones: what the
+/// journal holds stays within the bound, the newest entry is there, and
+/// `evicted` counts what went.
+#[tokio::test]
+async fn the_journal_stays_within_its_byte_bound_with_big_entries() {
+    let max = 256 * 1024;
+    let sim = TestSim::start(|c| c.journal.max_bytes = max).await;
+    let (_dev, _dc) = sim.connected("big").await;
+    let filler = "f".repeat(16 * 1024);
+    for i in 0..64 {
+        let (status, body) = sim
+            .push(
+                "big",
+                json!({"namespace": "Test", "name": format!("Big{i}"), "payload": {"filler": filler}}),
+            )
+            .await;
+        assert!(status == 202 || status == 503, "{body}");
+    }
+    let (_, journal) = sim.get("/api/journal?limit=100000").await;
+    let entries = journal["entries"].as_array().unwrap();
+    let held: usize = entries.iter().map(|e| e.to_string().len()).sum();
+    assert!(held <= max, "{held} bytes of entries held");
+    assert!(journal["evicted"].as_u64().unwrap() > 0);
+    assert!(
+        entries.iter().any(|e| e["body"]["name"] == "Big63"),
+        "the newest push is held"
+    );
+    sim.stop().await;
+}

@@ -72,6 +72,8 @@ pub enum Kind {
     Run,
     /// A fault rule fired.
     Fault,
+    /// State forgotten to stay bounded (an idle device, expired tokens).
+    Evicted,
 }
 
 /// One journal entry.
