@@ -420,6 +420,24 @@ listen = "127.0.0.1:8444"
     }
 
     #[test]
+    fn bounds_of_state_have_defaults_and_are_checked() {
+        let c = Config::from_toml("[journal]\nmax_bytes = 1000\n", "t").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("journal.max_bytes: must be at least 65536"), "{err}");
+        let c = Config::from_toml(
+            "[avs]\ndownchannel_stall_timeout = \"2s\"\ndevice_idle_timeout = \"0s\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.avs.downchannel_stall_timeout, Duration::from_secs(2));
+        assert!(c.avs.device_idle_timeout.is_zero());
+        let d = Config::default();
+        assert_eq!(d.avs.downchannel_stall_timeout, Duration::from_secs(30));
+        assert_eq!(d.journal.max_bytes, 64 * 1024 * 1024);
+        assert_eq!(d.lwa.refresh_expires_in, 14 * 24 * 3600);
+    }
+
+    #[test]
     fn validate_collects_every_error() {
         let mut c = Config::default();
         c.regions.push(Region {

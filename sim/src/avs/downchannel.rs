@@ -80,6 +80,15 @@ pub async fn serve(
 
     let end = pump(&state, &conn, &device, &mut send, &mut rx, &boundary, stream_id).await;
     device.downchannel_closed(conn.id);
+    // Pushes accepted (202) but still queued will never be written: say so.
+    rx.close();
+    while let Ok(command) = rx.try_recv() {
+        if let Command::Push(push) = command {
+            let why = format!("directive {} not delivered: the downchannel closed ({end})", push.name);
+            let record = Record::new(Face::Avs, Kind::Error, why).device(&*device.id);
+            conn.journal(&state, record.stream(stream_id));
+        }
+    }
     conn.journal(
         &state,
         Record::new(Face::Avs, Kind::ConnectionClose, format!("downchannel closed: {end}")).stream(stream_id),
