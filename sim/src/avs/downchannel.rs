@@ -4,7 +4,16 @@
 //! directive pushed to the device is written as one part together with the
 //! delimiter that follows it, so the device can act on it at once. The
 //! stream ends only when the connection goes away, the client resets it,
-//! or a newer downchannel of the same device replaces it.
+//! a newer downchannel of the same device replaces it, or the device stops
+//! reading it for `avs.downchannel_stall_timeout`.
+//!
+//! Backpressure: bytes go to h2 only as the device's flow-control window
+//! allows (`outbox`), so a device that reads slowly or not at all leaves its
+//! directives in its bounded queue (`avs.directive_queue`), and a full queue
+//! refuses pushes. A stalled downchannel is reset (RST_STREAM CANCEL) rather
+//! than its connection sent GOAWAY: the reset frees the stalled bytes at
+//! once without waiting on the peer, and the connection's other streams
+//! (an event under way, pings) are not punished for the downchannel.
 
 use crate::avs::connection::Connection;
 use crate::avs::devices::{Command, Device, Push};
