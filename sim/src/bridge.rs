@@ -92,8 +92,8 @@ pub async fn serve_h2(
     }
 }
 
-/// Serve an HTTP/1.1 connection through the public router.
-pub async fn serve_http1<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO)
+/// Serve an HTTP/1.1 connection through the public router; returns why it ended.
+pub async fn serve_http1<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO) -> String
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -123,10 +123,16 @@ where
         .serve_connection(hyper_util::rt::TokioIo::new(io), service);
     tokio::pin!(http);
     tokio::select! {
-        _ = http.as_mut() => {}
+        ended = http.as_mut() => match ended {
+            Ok(()) => "the peer closed the connection".to_string(),
+            Err(e) => format!("connection error: {e}"),
+        },
         _ = state.shutdown.cancelled() => {
             http.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(state.config.avs.drain_grace, http).await;
+            match tokio::time::timeout(state.config.avs.drain_grace, http).await {
+                Ok(_) => "drained at shutdown".to_string(),
+                Err(_) => "drain grace over at shutdown".to_string(),
+            }
         }
     }
 }

@@ -115,6 +115,14 @@ pub struct Avs {
     /// hour; "0s" (the default) never does.
     #[serde(with = "crate::duration")]
     pub max_connection_age: Duration,
+    /// A downchannel with bytes waiting that the device grants no flow-control
+    /// window for this long is reset (the device stopped reading it); "0s" never.
+    #[serde(with = "crate::duration")]
+    pub downchannel_stall_timeout: Duration,
+    /// A device with no open connection is forgotten after this long (its
+    /// journal entries stay); "0s" keeps every device forever.
+    #[serde(with = "crate::duration")]
+    pub device_idle_timeout: Duration,
 }
 
 impl Default for Avs {
@@ -126,6 +134,8 @@ impl Default for Avs {
             directive_queue: 32,
             drain_grace: Duration::from_secs(5),
             max_connection_age: Duration::ZERO,
+            downchannel_stall_timeout: Duration::from_secs(30),
+            device_idle_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -173,6 +183,9 @@ pub struct Lwa {
     pub codepair_expires_in: u64,
     /// `interval` a device should poll a code pair at, in seconds (doc example: 30).
     pub codepair_interval: u64,
+    /// A refresh token the simulator minted expires after this many seconds
+    /// without use (each refresh restarts it); 0 never. Declared ones never expire.
+    pub refresh_expires_in: u64,
 }
 
 impl Default for Lwa {
@@ -181,6 +194,7 @@ impl Default for Lwa {
             expires_in: 3600,
             codepair_expires_in: 600,
             codepair_interval: 30,
+            refresh_expires_in: 14 * 24 * 3600,
         }
     }
 }
@@ -222,6 +236,9 @@ pub struct JournalConfig {
     pub capacity: usize,
     /// Append every entry to this JSONL file too.
     pub file: Option<PathBuf>,
+    /// Bytes of entries kept in memory (estimated heap size); older ones are
+    /// evicted (and counted) past it, whichever of the two bounds is hit first.
+    pub max_bytes: usize,
 }
 
 impl Default for JournalConfig {
@@ -229,6 +246,7 @@ impl Default for JournalConfig {
         JournalConfig {
             capacity: 50_000,
             file: None,
+            max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -275,6 +293,9 @@ impl Default for Config {
         }
     }
 }
+
+/// The smallest `journal.max_bytes`: room for a few ordinary entries.
+pub const MIN_JOURNAL_BYTES: usize = 64 * 1024;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -347,6 +368,9 @@ impl Config {
             errors.push("journal.capacity: must be at least 1".into());
         }
         self.validate_ranges(&mut errors);
+        if self.journal.max_bytes < MIN_JOURNAL_BYTES {
+            errors.push(format!("journal.max_bytes: must be at least {MIN_JOURNAL_BYTES}"));
+        }
         for (i, f) in self.faults.iter().enumerate() {
             if let Err(e) = f.validate() {
                 errors.push(format!("faults[{i}]: {e}"));
@@ -410,6 +434,18 @@ impl Config {
             Duration::ZERO,
             DAY,
         );
+        within(
+            "avs.downchannel_stall_timeout",
+            self.avs.downchannel_stall_timeout,
+            Duration::ZERO,
+            DAY,
+        );
+        within(
+            "avs.device_idle_timeout",
+            self.avs.device_idle_timeout,
+            Duration::ZERO,
+            30 * DAY,
+        );
         let mut count = |key: &str, v: u64, lo: u64, hi: u64| {
             if v < lo || v > hi {
                 errors.push(format!("{key}: must be in {lo}..={hi}, got {v}"));
@@ -431,6 +467,7 @@ impl Config {
         count("lwa.expires_in", self.lwa.expires_in, 1, YEAR_S);
         count("lwa.codepair_expires_in", self.lwa.codepair_expires_in, 1, YEAR_S);
         count("lwa.codepair_interval", self.lwa.codepair_interval, 0, YEAR_S);
+        count("lwa.refresh_expires_in", self.lwa.refresh_expires_in, 1, 10 * YEAR_S);
     }
 }
 
@@ -502,6 +539,24 @@ listen = "127.0.0.1:8444"
         assert_eq!(c.conformance.activity_interval, Duration::from_secs(30));
         assert_eq!(c.devices[0].id, "kitchen");
         assert_eq!(c.regions[0].listen.port(), 8444);
+    }
+
+    #[test]
+    fn bounds_of_state_have_defaults_and_are_checked() {
+        let c = Config::from_toml("[journal]\nmax_bytes = 1000\n", "t").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("journal.max_bytes: must be at least 65536"), "{err}");
+        let c = Config::from_toml(
+            "[avs]\ndownchannel_stall_timeout = \"2s\"\ndevice_idle_timeout = \"0s\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.avs.downchannel_stall_timeout, Duration::from_secs(2));
+        assert!(c.avs.device_idle_timeout.is_zero());
+        let d = Config::default();
+        assert_eq!(d.avs.downchannel_stall_timeout, Duration::from_secs(30));
+        assert_eq!(d.journal.max_bytes, 64 * 1024 * 1024);
+        assert_eq!(d.lwa.refresh_expires_in, 14 * 24 * 3600);
     }
 
     #[test]

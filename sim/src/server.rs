@@ -125,7 +125,8 @@ impl Sim {
             None => (None, None),
         };
         let library = crate::scenario::batch::load_all(&config.scenarios).map_err(StartError::Scenario)?;
-        let journal = Arc::new(Journal::with_file(config.journal.capacity, file_tx));
+        let journal =
+            Arc::new(Journal::with_file(config.journal.capacity, file_tx).with_max_bytes(config.journal.max_bytes));
         let state = State::with_scenarios(config, journal, crate::scenario::service::Service::new(library));
         let sim = Sim {
             state,
@@ -256,6 +257,7 @@ impl Sim {
         }
         tasks.spawn(control_loop(state.clone(), listeners.control, tasks.clone()));
         tasks.spawn(state.scenarios.clone().watch(state.clone()));
+        tasks.spawn(state.clone().sweep_periodically());
         shutdown.await;
         tracing::info!("shutting down: draining open streams");
         state.shutdown.cancel();
@@ -524,18 +526,13 @@ async fn serve_protocol<IO>(
 {
     let conn = Connection::new(info, peer, if h2 { "h2" } else { "http/1.1" }, shaping);
     conn.journal_open(&state);
+    // Every opened connection gets its close journaled, even if this task panics or is dropped.
+    let _close = crate::avs::connection::CloseGuard::new(&state, &conn);
     if h2 {
         crate::avs::h2conn::serve(state, conn, io, tasks).await;
     } else {
-        crate::bridge::serve_http1(state.clone(), conn.clone(), io).await;
-        conn.journal(
-            &state,
-            crate::journal::Record::new(
-                crate::journal::Face::Server,
-                crate::journal::Kind::ConnectionClose,
-                "connection closed",
-            ),
-        );
+        let why = crate::bridge::serve_http1(state.clone(), conn.clone(), io).await;
+        conn.journal_close(&state, why);
     }
 }
 

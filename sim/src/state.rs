@@ -10,7 +10,13 @@ use crate::journal::Journal;
 use crate::lwa::tokens::Tokens;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Bounds of the sweep period: often enough for short test timeouts, rare
+/// enough to cost nothing.
+const SWEEP_MIN: Duration = Duration::from_millis(50);
+const SWEEP_MAX: Duration = Duration::from_secs(60);
 
 /// A listener the simulator serves, as devices see it.
 #[derive(Debug, Clone)]
@@ -80,6 +86,68 @@ impl State {
             scenarios: Arc::new(scenarios),
             listener_health: Default::default(),
         })
+    }
+
+    /// Forget what has outlived its use: idle devices nothing holds, expired
+    /// tokens and code pairs. Each forgotten device, and each sweep that
+    /// forgot tokens, is journaled (`kind: evicted`).
+    pub fn sweep(&self) {
+        use crate::journal::{Face, Kind, Record};
+        let idle = self.config.avs.device_idle_timeout;
+        if !idle.is_zero() {
+            for id in self.devices.sweep(idle) {
+                let why = format!(
+                    "device forgotten after {} without a connection (avs.device_idle_timeout)",
+                    crate::duration::format(idle)
+                );
+                self.journal
+                    .record(Record::new(Face::Avs, Kind::Evicted, why).device(&*id));
+            }
+        }
+        let swept = self.tokens.sweep();
+        if swept.total() > 0 {
+            let why = format!(
+                "forgot {} expired access tokens, {} refresh tokens, {} code pairs",
+                swept.access, swept.refresh, swept.codepairs
+            );
+            let body =
+                serde_json::json!({"access": swept.access, "refresh": swept.refresh, "codepairs": swept.codepairs});
+            self.journal
+                .record(Record::new(Face::Lwa, Kind::Evicted, why).body(body));
+        }
+    }
+
+    /// How often `sweep` runs: a quarter of the shortest timeout it enforces,
+    /// within [50 ms, 60 s], so nothing outlives its timeout by much more
+    /// than a quarter.
+    pub fn sweep_period(&self) -> Duration {
+        let lwa = &self.config.lwa;
+        [
+            self.config.avs.device_idle_timeout,
+            Duration::from_secs(lwa.expires_in),
+            Duration::from_secs(lwa.refresh_expires_in),
+            Duration::from_secs(lwa.codepair_expires_in),
+        ]
+        .into_iter()
+        .filter(|d| !d.is_zero())
+        .min()
+        .map_or(SWEEP_MAX, |d| d / 4)
+        .clamp(SWEEP_MIN, SWEEP_MAX)
+    }
+
+    /// Run `sweep` every `sweep_period` until shutdown. A periodic task, not a
+    /// sweep on insert: devices go idle without anything being inserted, and
+    /// the control API should stop listing them on time whether or not new
+    /// devices arrive; request paths never pay for a sweep.
+    pub async fn sweep_periodically(self: Arc<State>) {
+        let mut tick = tokio::time::interval(self.sweep_period());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.sweep(),
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
     }
 
     /// The listener bound to `port`, if any (for SetEndpoint targets).

@@ -8,7 +8,7 @@ use crate::clock;
 use crate::journal::{Face, Kind, Record};
 use crate::state::{ListenerInfo, State};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +27,19 @@ pub enum CloseReason {
     Fault { graceful: bool, code: u32 },
 }
 
+impl CloseReason {
+    /// Why, in words, for the journal.
+    pub fn describe(self) -> String {
+        match self {
+            CloseReason::Superseded => "the device opened a newer connection".into(),
+            CloseReason::Shutdown => "drained at shutdown".into(),
+            CloseReason::Age => "the connection reached avs.max_connection_age".into(),
+            CloseReason::Fault { graceful: true, .. } => "a fault rule (GOAWAY)".into(),
+            CloseReason::Fault { graceful: false, code } => format!("a fault rule (abrupt GOAWAY, code {code})"),
+        }
+    }
+}
+
 /// A connection from a device (or any client) to an AVS listener.
 pub struct Connection {
     pub id: u64,
@@ -37,6 +50,8 @@ pub struct Connection {
     /// Cancelled to make the connection send GOAWAY and end its downchannel.
     pub closing: CancellationToken,
     close_reason: OnceLock<CloseReason>,
+    /// Set once the close has been journaled.
+    close_journaled: AtomicBool,
     last_activity_ms: AtomicU64,
     device: OnceLock<Arc<Device>>,
     device_seq: OnceLock<u64>,
@@ -64,6 +79,7 @@ impl Connection {
             protocol,
             closing: CancellationToken::new(),
             close_reason: OnceLock::new(),
+            close_journaled: AtomicBool::new(false),
             last_activity_ms: AtomicU64::new(clock::mono_ms()),
             device: OnceLock::new(),
             device_seq: OnceLock::new(),
@@ -156,6 +172,26 @@ impl Connection {
         state.journal.record(record)
     }
 
+    /// Journal the end of the connection with the reason, once: later calls
+    /// (a `CloseGuard` after a normal end) do nothing.
+    pub fn journal_close(&self, state: &State, why: impl Into<String>) -> Option<u64> {
+        if self.close_journaled.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let why = why.into();
+        let record = Record::new(Face::Server, Kind::ConnectionClose, format!("connection closed: {why}"))
+            .body(serde_json::json!({ "reason": why, "peer": self.peer.to_string() }));
+        Some(self.journal(state, record))
+    }
+
+    /// Why the simulator ended a connection it had asked to close, or that the peer did.
+    pub fn end_note(&self) -> String {
+        match self.close_reason() {
+            Some(reason) => format!("closed after GOAWAY: {}", reason.describe()),
+            None => "the peer closed the connection".into(),
+        }
+    }
+
     /// Journal the opening of the connection.
     pub fn journal_open(&self, state: &State) -> u64 {
         self.journal(
@@ -176,6 +212,35 @@ impl Connection {
     }
 }
 
+/// Journals the connection's close when dropped, unless it was journaled
+/// already: a connection task that panics or is cancelled still leaves its
+/// close in the journal. Held by the task that serves the connection.
+pub struct CloseGuard {
+    state: Arc<State>,
+    conn: Arc<Connection>,
+}
+
+impl CloseGuard {
+    pub fn new(state: &Arc<State>, conn: &Arc<Connection>) -> CloseGuard {
+        CloseGuard {
+            state: state.clone(),
+            conn: conn.clone(),
+        }
+    }
+}
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        let why = if std::thread::panicking() {
+            "the connection task panicked"
+        } else {
+            "the connection task was cancelled"
+        };
+        // Recording takes a parking_lot lock only: safe while unwinding.
+        self.conn.journal_close(&self.state, why);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +248,77 @@ mod tests {
     use crate::config::Config;
     use crate::journal::Journal;
     use std::time::Duration;
+
+    fn conn() -> Arc<Connection> {
+        let info = ListenerInfo {
+            name: "avs".into(),
+            region: "NA".into(),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            tls: true,
+        };
+        Connection::new(info, "127.0.0.1:2".parse().unwrap(), "h2", Default::default())
+    }
+
+    fn closes(state: &State, conn: &Connection) -> Vec<String> {
+        state
+            .journal
+            .query(&Default::default())
+            .iter()
+            .filter(|e| e.kind == Kind::ConnectionClose && e.connection == Some(conn.id))
+            .map(|e| e.summary.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_or_cancelled_connection_task_still_journals_its_close() {
+        let state = State::new(Config::default(), Arc::new(Journal::new(100)));
+        let (c, s) = (conn(), state.clone());
+        let task = tokio::spawn(async move {
+            let _guard = CloseGuard::new(&s, &c);
+            panic!("a bug in a connection task");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        let c = conn();
+        let (c2, s) = (c.clone(), state.clone());
+        let (started, running) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let _guard = CloseGuard::new(&s, &c2);
+            let _ = started.send(());
+            std::future::pending::<()>().await;
+        });
+        running.await.unwrap();
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            closes(&state, &c),
+            vec!["connection closed: the connection task was cancelled"]
+        );
+        let all: Vec<_> = state
+            .journal
+            .query(&Default::default())
+            .iter()
+            .map(|e| e.summary.clone())
+            .collect();
+        assert!(
+            all.contains(&"connection closed: the connection task panicked".to_string()),
+            "{all:?}"
+        );
+    }
+
+    #[test]
+    fn a_close_is_journaled_once_with_its_reason() {
+        let state = State::new(Config::default(), Arc::new(Journal::new(100)));
+        let c = conn();
+        {
+            let _guard = CloseGuard::new(&state, &c);
+            c.close(CloseReason::Shutdown);
+            c.journal_close(&state, c.end_note());
+        }
+        assert_eq!(
+            closes(&state, &c),
+            vec!["connection closed: closed after GOAWAY: drained at shutdown"]
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_connection_breaks_the_activity_rule() {

@@ -2,7 +2,11 @@
 //! queue that feeds its downchannel.
 //!
 //! Per-device state is small (a few hundred bytes plus a bounded queue) and
-//! guarded by a plain mutex that is never held across `.await`.
+//! guarded by a plain mutex that is never held across `.await`. A device
+//! nothing holds (no connection, no request under way) that has been idle
+//! for `avs.device_idle_timeout` is forgotten by `Devices::sweep`, so a
+//! lenient server that makes every token a device stays bounded; its
+//! journal entries stay.
 
 use crate::avs::conformance::{Conformance, RuleReport};
 use crate::avs::connection::{CloseReason, Connection};
@@ -12,6 +16,8 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Exceptions kept per device.
@@ -131,9 +137,28 @@ fn version_at_least(v: &str, min: (u32, u32)) -> bool {
 pub struct Device {
     pub id: Arc<str>,
     state: Mutex<DeviceState>,
+    /// `clock::mono_ms` when a request last named the device or its downchannel closed.
+    last_seen_ms: AtomicU64,
 }
 
 impl Device {
+    fn new(id: Arc<str>) -> Device {
+        Device {
+            id,
+            state: Mutex::new(DeviceState::default()),
+            last_seen_ms: AtomicU64::new(crate::clock::mono_ms()),
+        }
+    }
+
+    fn seen(&self) {
+        self.last_seen_ms.store(crate::clock::mono_ms(), Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the device was last seen.
+    pub fn idle_ms(&self) -> u64 {
+        crate::clock::mono_ms().saturating_sub(self.last_seen_ms.load(Ordering::Relaxed))
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, DeviceState> {
         self.state.lock()
     }
@@ -158,6 +183,7 @@ impl Device {
 
     /// The downchannel on `conn` ended; forget it if it is still the current one.
     pub fn downchannel_closed(&self, conn: u64) {
+        self.seen();
         let mut s = self.lock();
         if s.downchannel.as_ref().is_some_and(|d| d.conn.id == conn) {
             s.downchannel = None;
@@ -268,17 +294,34 @@ impl Devices {
         }
     }
 
-    /// The device with `id`, created on first sight.
+    /// The device with `id`, created on first sight (a request naming it
+    /// counts as activity).
     pub fn get_or_create(&self, id: &Arc<str>) -> Arc<Device> {
         let mut map = self.map.lock();
-        map.entry(id.clone())
-            .or_insert_with(|| {
-                Arc::new(Device {
-                    id: id.clone(),
-                    state: Mutex::new(DeviceState::default()),
-                })
-            })
-            .clone()
+        let device = map
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Device::new(id.clone())))
+            .clone();
+        device.seen();
+        device
+    }
+
+    /// Forget devices idle for `idle` that nothing else holds: no open
+    /// downchannel, no connection bound to them, no request under way (the
+    /// map's is the only reference, checked under the map lock, so a request
+    /// that is just finding the device keeps it). Returns the ids forgotten.
+    pub fn sweep(&self, idle: Duration) -> Vec<Arc<str>> {
+        let idle_ms = crate::clock::as_ms(idle);
+        let mut gone = Vec::new();
+        self.map.lock().retain(|id, device| {
+            let keep = Arc::strong_count(device) > 1 || device.connected() || device.idle_ms() < idle_ms;
+            if !keep {
+                gone.push(id.clone());
+            }
+            keep
+        });
+        gone.sort();
+        gone
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Device>> {
@@ -296,6 +339,27 @@ impl Devices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_devices_nobody_holds_are_forgotten() {
+        let devices = Devices::new(4);
+        let idle = Duration::from_secs(60);
+        drop(devices.get_or_create(&Arc::from("gone")));
+        let held = devices.get_or_create(&Arc::from("held")); // a connection keeps it
+        drop(devices.get_or_create(&Arc::from("busy")));
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(devices.sweep(idle).is_empty(), "not idle long enough");
+        drop(devices.get_or_create(&Arc::from("busy"))); // a request: seen again
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(devices.sweep(idle), vec![Arc::from("gone")]);
+        assert!(devices.get("gone").is_none());
+        assert!(devices.get("held").is_some());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(devices.sweep(idle), vec![Arc::from("busy")]);
+        drop(held);
+        assert_eq!(devices.sweep(idle), vec![Arc::from("held")], "once released");
+        assert!(devices.list().is_empty());
+    }
 
     #[test]
     fn system_versions() {

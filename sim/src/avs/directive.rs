@@ -107,6 +107,27 @@ fn attachments(map: &serde_json::Map<String, Value>) -> Result<Vec<(String, Byte
         .collect()
 }
 
+/// A push request as the journal keeps it: attachment texts are replaced by
+/// their size, so a thousand pushes of large attachments cost the journal
+/// a thousand small entries (the downchannel journals each attachment sent,
+/// by size, too).
+pub fn journal_view(request: &Value) -> Value {
+    let mut view = request.clone();
+    let shrink = |a: &mut Value| {
+        if let Some(text) = a.get("text").and_then(Value::as_str) {
+            let bytes = text.len();
+            a["text"] = json!(format!("({bytes} bytes)"));
+        }
+    };
+    if let Some(one) = view.get_mut("attachment") {
+        shrink(one);
+    }
+    if let Some(Value::Array(many)) = view.get_mut("attachments") {
+        many.iter_mut().for_each(shrink);
+    }
+    view
+}
+
 /// A push carrying a directive document.
 pub fn push_of(doc: &Value) -> Push {
     let header = &doc["directive"]["header"];
@@ -149,6 +170,13 @@ mod tests {
         assert!(!p.well_formed);
 
         assert!(from_request(&json!({"name":"X"})).is_err());
+
+        let big = "x".repeat(65536);
+        let view = journal_view(
+            &json!({"name":"B","attachments":[{"cid":"a","text":big}],"attachment":{"cid":"b","text":"hi"}}),
+        );
+        assert_eq!(view["attachments"][0], json!({"cid":"a","text":"(65536 bytes)"}));
+        assert_eq!(view["attachment"]["text"], "(2 bytes)");
         assert!(from_request(&json!([1])).is_err());
     }
 }

@@ -4,16 +4,24 @@
 //! directive pushed to the device is written as one part together with the
 //! delimiter that follows it, so the device can act on it at once. The
 //! stream ends only when the connection goes away, the client resets it,
-//! or a newer downchannel of the same device replaces it.
+//! a newer downchannel of the same device replaces it, or the device stops
+//! reading it for `avs.downchannel_stall_timeout`.
+//!
+//! Backpressure: bytes go to h2 only as the device's flow-control window
+//! allows (`outbox`), so a device that reads slowly or not at all leaves its
+//! directives in its bounded queue (`avs.directive_queue`), and a full queue
+//! refuses pushes. A stalled downchannel is reset (RST_STREAM CANCEL) rather
+//! than its connection sent GOAWAY: the reset frees the stalled bytes at
+//! once without waiting on the peer, and the connection's other streams
+//! (an event under way, pings) are not punished for the downchannel.
 
 use crate::avs::connection::Connection;
 use crate::avs::devices::{Command, Device, Push};
 use crate::avs::multipart::related;
+use crate::avs::outbox::{self, Outbox, StreamEvent};
 use crate::avs::respond;
+use crate::clock::Instant;
 use crate::faults::rule::FramingStyle;
-
-/// Attachments held for a device's next event response, at most.
-const MAX_PENDING_ATTACHMENTS: usize = 16;
 use crate::journal::{Face, Kind, Record};
 use crate::state::State;
 use bytes::Bytes;
@@ -22,6 +30,9 @@ use h2::server::SendResponse;
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+/// Attachments held for a device's next event response, at most.
+const MAX_PENDING_ATTACHMENTS: usize = 16;
 
 /// Serve a downchannel request.
 pub async fn serve(
@@ -59,6 +70,7 @@ pub async fn serve(
         return;
     };
     let mut rx = device.open_downchannel(&conn, state.devices.queue);
+    // A few bytes, always within the initial window.
     if send.send_data(related::downchannel_start(&boundary), false).is_err() {
         device.downchannel_closed(conn.id);
         return;
@@ -75,57 +87,125 @@ pub async fn serve(
         .conformance
         .downchannel_opened(opened, conn.listener.addr.port());
 
-    let end = loop {
-        tokio::select! {
-            command = rx.recv() => match command {
-                Some(Command::Push(push)) => {
-                    if let Err(e) = write(&state, &conn, &device, &mut send, &boundary, push, stream_id) {
-                        break format!("write failed: {e}");
-                    }
-                }
-                Some(Command::End) => {
-                    let _ = send.send_data(Bytes::new(), true);
-                    break "ended by a fault".to_string();
-                }
-                Some(Command::Reset(reason)) => {
-                    send.send_reset(reason);
-                    conn.journal(&state, Record::new(Face::Avs, Kind::Reset, format!("RST_STREAM {reason:?} on the downchannel")).stream(stream_id));
-                    break format!("reset with {reason:?}");
-                }
-                None => {
-                    let _ = send.send_data(Bytes::new(), true);
-                    break "replaced by a newer downchannel".to_string();
-                }
-            },
-            reset = futures::future::poll_fn(|cx| send.poll_reset(cx)) => {
-                break match reset {
-                    Ok(reason) => format!("client reset the stream: {reason:?}"),
-                    Err(e) => format!("stream error: {e}"),
-                };
-            }
-            _ = conn.closing.cancelled() => {
-                // The SDK treats the end of the downchannel as a server-side disconnect.
-                let _ = send.send_data(Bytes::new(), true);
-                break "connection closing".to_string();
-            }
-        }
-    };
+    let end = pump(&state, &conn, &device, &mut send, &mut rx, &boundary, stream_id).await;
     device.downchannel_closed(conn.id);
+    // Pushes accepted (202) but still queued will never be written: say so.
+    rx.close();
+    while let Ok(command) = rx.try_recv() {
+        if let Command::Push(push) = command {
+            let why = format!("directive {} not delivered: the downchannel closed ({end})", push.name);
+            let record = Record::new(Face::Avs, Kind::Error, why).device(&*device.id);
+            conn.journal(&state, record.stream(stream_id));
+        }
+    }
     conn.journal(
         &state,
         Record::new(Face::Avs, Kind::ConnectionClose, format!("downchannel closed: {end}")).stream(stream_id),
     );
 }
 
-fn write(
+/// The downchannel loop: a `select!` over the device's queue, the stream
+/// (window granted, reset by the client), a stall deadline and the
+/// connection's close signal. Every branch is cancel-safe: the queue's
+/// `recv` loses nothing when dropped, the stream's state lives in h2, and
+/// bytes not yet written wait in the `Outbox`, not in a future.
+///
+/// A directive is taken from the queue only when the previous one has been
+/// handed to h2 in full, and h2 is handed only what the device's window
+/// allows: a device that stops reading leaves directives in its bounded
+/// queue, where a full queue refuses pushes (the control API's 503).
+async fn pump(
     state: &State,
     conn: &Connection,
     device: &Device,
     send: &mut SendStream<Bytes>,
+    rx: &mut tokio::sync::mpsc::Receiver<Command>,
+    boundary: &str,
+    stream_id: u32,
+) -> String {
+    let stall = state.config.avs.downchannel_stall_timeout;
+    let mut out: Outbox<Record> = Outbox::default();
+    let mut stalled_since: Option<Instant> = None;
+    loop {
+        let stall_deadline = stalled_since.and_then(|t| (!stall.is_zero()).then(|| t.checked_add(stall)).flatten());
+        tokio::select! {
+            command = rx.recv(), if out.is_empty() => match command {
+                Some(Command::Push(push)) => queue(state, conn, device, &mut out, boundary, push, stream_id),
+                Some(Command::End) => {
+                    let _ = send.send_data(Bytes::new(), true);
+                    return "ended by a fault".to_string();
+                }
+                Some(Command::Reset(reason)) => {
+                    send.send_reset(reason);
+                    conn.journal(state, Record::new(Face::Avs, Kind::Reset, format!("RST_STREAM {reason:?} on the downchannel")).stream(stream_id));
+                    return format!("reset with {reason:?}");
+                }
+                None => {
+                    let _ = send.send_data(Bytes::new(), true);
+                    return "replaced by a newer downchannel".to_string();
+                }
+            },
+            event = futures::future::poll_fn(|cx| outbox::poll_event(send, !out.is_empty(), cx)) => match event {
+                StreamEvent::Capacity => {}
+                StreamEvent::Reset(reason) => return format!("client reset the stream: {reason:?}"),
+                StreamEvent::Closed(why) => return why,
+            },
+            _ = sleep_until(stall_deadline) => {
+                let waiting = out.waiting();
+                send.send_reset(h2::Reason::CANCEL);
+                let why = format!(
+                    "stalled: the device granted no flow-control window for {} with {waiting} bytes waiting (avs.downchannel_stall_timeout)",
+                    crate::duration::format(stall)
+                );
+                conn.journal(state, Record::new(Face::Avs, Kind::Reset, format!("RST_STREAM CANCEL on the downchannel: {why}")).stream(stream_id));
+                return why;
+            }
+            _ = conn.closing.cancelled() => {
+                // Finish the directive under way (one message at most), then end:
+                // the SDK treats the end of the downchannel as a server-side disconnect.
+                let mut done = Vec::new();
+                let _ = out.write_all(send, &mut done);
+                journal_all(state, conn, done);
+                let _ = send.send_data(Bytes::new(), true);
+                return "connection closing".to_string();
+            }
+        }
+        let mut done = Vec::new();
+        let written = out.write(send, &mut done);
+        journal_all(state, conn, done);
+        match written {
+            Err(e) => return format!("write failed: {e}"),
+            Ok(_) if out.is_empty() => stalled_since = None,
+            Ok(0) => stalled_since = stalled_since.or_else(|| Some(crate::clock::now())),
+            Ok(_) => stalled_since = Some(crate::clock::now()),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn journal_all(state: &State, conn: &Connection, records: Vec<Record>) {
+    for record in records {
+        conn.journal(state, record);
+    }
+}
+
+/// Journal a directive and queue its parts; each attachment is journaled
+/// once its part has been handed to h2.
+fn queue(
+    state: &State,
+    conn: &Connection,
+    device: &Device,
+    out: &mut Outbox<Record>,
     boundary: &str,
     push: Push,
     stream_id: u32,
-) -> Result<(), h2::Error> {
+) {
     let body: Value =
         serde_json::from_slice(&push.body).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&push.body) }));
     let id = conn.journal(
@@ -137,28 +217,24 @@ fn write(
     );
     // Start the conformance clock before the bytes leave: a fast device may answer at once.
     note_for_conformance(state, device, &push, id);
-    send.send_data(related::json_part(boundary, &push.body, related::Next::More), false)?;
+    out.push(related::json_part(boundary, &push.body, related::Next::More), None);
     if push.attachments_elsewhere {
         let mut s = device.lock();
         s.pending_attachments.extend(push.attachments);
         let excess = s.pending_attachments.len().saturating_sub(MAX_PENDING_ATTACHMENTS);
         s.pending_attachments.drain(..excess);
-        return Ok(());
+        return;
     }
     for (cid, data) in &push.attachments {
-        send.send_data(
-            related::attachment_part(boundary, cid, data, related::Next::More),
-            false,
-        )?;
         let summary = format!("attachment {cid} ({} bytes)", data.len());
-        conn.journal(
-            state,
-            Record::new(Face::Avs, Kind::Attachment, summary)
-                .device(&*device.id)
-                .stream(stream_id),
+        let record = Record::new(Face::Avs, Kind::Attachment, summary)
+            .device(&*device.id)
+            .stream(stream_id);
+        out.push(
+            related::attachment_part(boundary, cid, data, related::Next::More),
+            Some(record),
         );
     }
-    Ok(())
 }
 
 /// Directives the device owes an answer to start a conformance clock.

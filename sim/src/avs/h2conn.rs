@@ -56,7 +56,7 @@ where
     let mut h2 = match failed {
         Ok(h2) => h2,
         Err(why) => {
-            conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, why));
+            conn.journal_close(&state, why);
             return;
         }
     };
@@ -85,7 +85,7 @@ where
                     });
                 }
                 Some(Err(e)) => break format!("connection error: {e}"),
-                None => break "connection closed".to_string(),
+                None => break conn.end_note(),
             },
             _ = conn.closing.cancelled(), if drain_deadline.is_none() => {
                 drain_deadline = Some(later(grace));
@@ -122,7 +122,7 @@ where
     };
     // Wake stream tasks still waiting on this connection.
     conn.closing.cancel();
-    conn.journal(&state, Record::new(Face::Server, Kind::ConnectionClose, close_note));
+    conn.journal_close(&state, close_note);
 }
 
 /// The streams of one connection that are being served, so that a

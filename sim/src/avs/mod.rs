@@ -6,6 +6,7 @@
 //! - `system`, `conformance`: the System interface's rules, per device.
 //! - `devices`, `connection`: who is connected where, and their queues.
 //! - `frames`: watches client frames for PINGs (activity).
+//! - `outbox`: writes a stream's body no faster than the peer's window.
 //! - `exception`, `respond`, `auth`, `directive`: answers, tokens, directives.
 
 pub mod auth;
@@ -21,5 +22,6 @@ pub mod fault;
 pub mod frames;
 pub mod h2conn;
 pub mod multipart;
+pub mod outbox;
 pub mod respond;
 pub mod system;

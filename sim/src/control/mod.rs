@@ -111,7 +111,7 @@ async fn push_directive(
             format!("POST /api/devices/{id}/directives"),
         )
         .device(&id)
-        .body(request.clone()),
+        .body(crate::avs::directive::journal_view(&request)),
     );
     let push = crate::avs::directive::from_request(&request).map_err(|e| ControlError::BadRequest(e.to_string()))?;
     let device = state

@@ -1,7 +1,10 @@
 //! The journal: every exchange in and out, in one append-only record.
 //!
 //! Each entry gets a monotonic id when it is recorded; the in-memory ring is
-//! bounded and counts what it evicts. Recording is a short critical section
+//! bounded by entries and by bytes (an estimate of each entry's heap size,
+//! taken before the lock), and counts what it evicts. An entry larger than
+//! the whole byte bound keeps its place with its body left out (the file,
+//! if any, still gets it whole). Recording is a short critical section
 //! (no I/O, no serialization): the JSONL file, if any, is written by a
 //! background task fed through an unbounded channel, so a slow disk never
 //! slows a request and no entry is dropped. Readers (the control API,
@@ -69,6 +72,8 @@ pub enum Kind {
     Run,
     /// A fault rule fired.
     Fault,
+    /// State forgotten to stay bounded (an idle device, expired tokens).
+    Evicted,
 }
 
 /// One journal entry.
@@ -159,8 +164,18 @@ impl Query {
     }
 }
 
+/// Default of `journal.max_bytes` for journals made without a config.
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Longest summary an oversized entry keeps, in bytes.
+const OVERSIZE_SUMMARY: usize = 1024;
+
 struct Ring {
     entries: VecDeque<Arc<Entry>>,
+    /// Estimated size of each entry in `entries`, in step with it.
+    sizes: VecDeque<usize>,
+    /// Sum of `sizes`.
+    bytes: usize,
     evicted: u64,
     /// Feeds the JSONL writer; taken by `close_file` at shutdown.
     file: Option<mpsc::UnboundedSender<Arc<Entry>>>,
@@ -170,6 +185,7 @@ struct Ring {
 pub struct Journal {
     ring: Mutex<Ring>,
     capacity: usize,
+    max_bytes: usize,
     next_id: AtomicU64,
     latest: watch::Sender<u64>,
 }
@@ -185,24 +201,36 @@ impl Journal {
         Journal {
             ring: Mutex::new(Ring {
                 entries: VecDeque::new(),
+                sizes: VecDeque::new(),
+                bytes: 0,
                 evicted: 0,
                 file,
             }),
             capacity: capacity.max(1),
+            max_bytes: DEFAULT_MAX_BYTES,
             next_id: AtomicU64::new(1),
             latest: watch::channel(0).0,
         }
     }
 
+    /// Bound the in-memory entries by their estimated size too (at least
+    /// one entry's worth is always kept).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Journal {
+        self.max_bytes = max_bytes.max(OVERSIZE_SUMMARY * 4);
+        self
+    }
+
     /// Record an entry and return its id.
     pub fn record(&self, r: Record) -> u64 {
+        let (ts, mono_ms) = (crate::clock::wall_rfc3339(), crate::clock::mono_ms());
+        let size = record_size(&r, &ts);
         let mut ring = self.ring.lock();
         // The id is taken under the lock so the ring stays in id order.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(Entry {
             id,
-            ts: crate::clock::wall_rfc3339(),
-            mono_ms: crate::clock::mono_ms(),
+            ts,
+            mono_ms,
             face: r.face,
             kind: r.kind,
             device: r.device,
@@ -211,17 +239,33 @@ impl Journal {
             summary: r.summary,
             body: r.body,
         });
-        if ring.entries.len() == self.capacity {
-            ring.entries.pop_front();
-            ring.evicted += 1;
-        }
         if let Some(file) = &ring.file {
             let _ = file.send(entry.clone());
         }
+        let (entry, size) = if size > self.max_bytes / 2 {
+            shrunk(&entry, size)
+        } else {
+            (entry, size)
+        };
+        while !ring.entries.is_empty()
+            && (ring.entries.len() >= self.capacity || ring.bytes.saturating_add(size) > self.max_bytes)
+        {
+            ring.entries.pop_front();
+            let gone = ring.sizes.pop_front().unwrap_or(0);
+            ring.bytes = ring.bytes.saturating_sub(gone);
+            ring.evicted += 1;
+        }
         ring.entries.push_back(entry);
+        ring.sizes.push_back(size);
+        ring.bytes = ring.bytes.saturating_add(size);
         drop(ring);
         self.latest.send_replace(id);
         id
+    }
+
+    /// Estimated bytes the in-memory entries take.
+    pub fn bytes(&self) -> usize {
+        self.ring.lock().bytes
     }
 
     /// Entries matching `q`, oldest first, at most `q.limit` (default 1000).
@@ -282,9 +326,58 @@ impl Journal {
     }
 }
 
+/// The heap an entry built from `r` takes, estimated: the entry itself,
+/// its strings, and every node of its JSON body.
+fn record_size(r: &Record, ts: &str) -> usize {
+    std::mem::size_of::<Entry>()
+        + 2 * std::mem::size_of::<usize>() // the Arc's counts
+        + ts.len()
+        + r.summary.len()
+        + r.device.as_ref().map_or(0, String::len)
+        + value_size(&r.body)
+}
+
+/// Estimated heap size of a JSON value (iterative: bodies may nest deeply).
+fn value_size(v: &Value) -> usize {
+    let mut total = 0usize;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        total = total.saturating_add(std::mem::size_of::<Value>());
+        match v {
+            Value::String(s) => total = total.saturating_add(s.len()),
+            Value::Array(a) => stack.extend(a.iter()),
+            Value::Object(m) => {
+                for (k, v) in m {
+                    // Key string plus the map's per-entry overhead.
+                    total = total.saturating_add(k.len() + 3 * std::mem::size_of::<usize>());
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
+/// An entry too big for the byte bound, kept with its body left out and its
+/// summary cut, so the record of what happened is never lost.
+fn shrunk(entry: &Entry, size: usize) -> (Arc<Entry>, usize) {
+    let mut cut = OVERSIZE_SUMMARY.min(entry.summary.len());
+    while !entry.summary.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut small = entry.clone();
+    small.summary.truncate(cut);
+    small.body =
+        serde_json::json!({"omitted": format!("an entry of about {size} bytes: over half of journal.max_bytes")});
+    let size = std::mem::size_of::<Entry>() + small.ts.len() + small.summary.len() + value_size(&small.body) + 64;
+    (Arc::new(small), size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn ids_are_monotonic_and_bound_evicts_with_count() {
@@ -320,6 +413,51 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(j.query(&q)[0].summary, "c");
+    }
+
+    #[test]
+    fn bytes_bound_evicts_oldest_and_counts_with_the_entry_bound() {
+        let j = Journal::new(1000).with_max_bytes(64 * 1024);
+        let big = "b".repeat(10 * 1024);
+        for i in 0..20 {
+            j.record(Record::new(Face::Avs, Kind::Request, format!("r{i}")).body(json!({"text": big})));
+            assert!(j.bytes() <= 64 * 1024, "after {i}: {} bytes", j.bytes());
+        }
+        let kept = j.query(&Query::default());
+        assert!(kept.len() >= 4 && kept.len() < 7, "{} kept", kept.len());
+        assert_eq!(kept.last().unwrap().summary, "r19", "the newest is kept");
+        assert_eq!(j.evicted(), 20 - kept.len() as u64);
+        // The entry bound still applies, and both count as evictions.
+        let j = Journal::new(3).with_max_bytes(64 * 1024);
+        for i in 0..5 {
+            j.record(Record::new(Face::Avs, Kind::Request, format!("s{i}")));
+        }
+        let quarter = "q".repeat(25 * 1024);
+        for i in 0..3 {
+            j.record(Record::new(Face::Avs, Kind::Request, format!("q{i}")).body(json!(quarter)));
+        }
+        let kept: Vec<_> = j.query(&Query::default()).iter().map(|e| e.summary.clone()).collect();
+        assert_eq!(kept, vec!["q1", "q2"], "three would exceed 64 KiB");
+        assert_eq!(j.evicted(), 8 - 2, "evictions by count and by bytes are both counted");
+    }
+
+    #[test]
+    fn an_entry_bigger_than_the_bound_is_kept_without_its_body() {
+        let j = Journal::new(100).with_max_bytes(64 * 1024);
+        j.record(Record::new(Face::Avs, Kind::Request, "small"));
+        let id = j.record(Record::new(Face::Avs, Kind::Directive, "s".repeat(5000)).body(json!("x".repeat(1 << 20))));
+        let e = j.get(id).expect("kept");
+        assert_eq!(e.summary.len(), OVERSIZE_SUMMARY);
+        assert!(e.body["omitted"].as_str().unwrap().contains("journal.max_bytes"));
+        assert!(j.bytes() <= 64 * 1024);
+        assert_eq!(j.query(&Query::default()).len(), 2, "the small one stays too");
+        // Deep bodies are sized without recursion.
+        let mut deep = json!(1);
+        for _ in 0..10_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        assert!(value_size(&deep) > 10_000);
+        std::mem::forget(deep); // dropping a 10,000-deep Value recurses; not what this tests
     }
 
     #[tokio::test(start_paused = true)]

@@ -217,7 +217,7 @@ fn make_codepair(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         CodePair {
             user_code: user_code.clone(),
             device: format!("{product}:{serial}").into(),
-            expires: crate::clock::now() + std::time::Duration::from_secs(lwa.codepair_expires_in),
+            expires: tokens::expiry_after(std::time::Duration::from_secs(lwa.codepair_expires_in)),
         },
     );
     Ok(json!({
