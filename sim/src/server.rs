@@ -409,7 +409,7 @@ async fn serve_device(
 ) {
     let _ = tcp.set_nodelay(true);
     let Some(shaping) = connection_faults(&state, &tcp, tls.is_some()) else {
-        return;
+        return early_close(&state, &info, peer, "refused at accept by a fault rule".into());
     };
     let tcp = Shaped::new(tcp, shaping.clone());
     match tls {
@@ -476,8 +476,11 @@ async fn serve_tls(
     let deadline = state.config.limits.handshake_timeout;
     let stream = match tokio::time::timeout(deadline, tls.accept(tcp)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return tracing::debug!(cause = %e, %peer, "TLS handshake failed"),
-        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        Ok(Err(e)) => return early_close(&state, &info, peer, format!("TLS handshake failed: {e}")),
+        Err(_) => {
+            let why = "TLS handshake not done within limits.handshake_timeout".to_string();
+            return early_close(&state, &info, peer, why);
+        }
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     serve_protocol(state, stream, peer, info, h2, tasks, shaping).await;
@@ -498,19 +501,38 @@ async fn serve_plain(
     let sniff = async {
         while prefix.len() < PREFACE.len() && PREFACE.starts_with(&prefix) {
             match tcp.read(&mut buf[..PREFACE.len() - prefix.len()]).await {
-                Ok(0) | Err(_) => return false,
+                Ok(0) => return Err("the client closed before sending a request".to_string()),
+                Err(e) => return Err(format!("read failed before a request: {e}")),
                 Ok(n) => prefix.extend_from_slice(&buf[..n]),
             }
         }
-        true
+        Ok(())
     };
     match tokio::time::timeout(state.config.limits.handshake_timeout, sniff).await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(_) => return tracing::debug!(%peer, "no request or h2c preface within limits.handshake_timeout"),
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return early_close(&state, &info, peer, why),
+        Err(_) => {
+            let why = "no request or h2c preface within limits.handshake_timeout".to_string();
+            return early_close(&state, &info, peer, why);
+        }
     }
     let h2 = prefix == PREFACE;
     serve_protocol(state, Rewind::new(prefix, tcp), peer, info, h2, tasks, shaping).await;
+}
+
+/// Journal the end of a connection that never reached HTTP (a failed or
+/// late TLS handshake, no preface, a fault at accept): it has no connection
+/// record of its own, but its end is still on the record.
+fn early_close(state: &State, info: &ListenerInfo, peer: SocketAddr, why: String) {
+    tracing::debug!(%peer, listener = %info.name, cause = %why, "connection ended before HTTP");
+    state.journal.record(
+        crate::journal::Record::new(
+            crate::journal::Face::Server,
+            crate::journal::Kind::ConnectionClose,
+            format!("connection from {peer} closed before HTTP: {why}"),
+        )
+        .body(serde_json::json!({"listener": &*info.name, "peer": peer.to_string(), "reason": why})),
+    );
 }
 
 async fn serve_protocol<IO>(

@@ -258,6 +258,21 @@ async fn connections_that_end_in_errors_have_their_close_journaled_with_the_reas
     drop((send, body));
     let why = close_of(&sim, me).await;
     assert!(why.starts_with("connection closed: connection error:"), "{why}");
+
+    // Connections that never reach HTTP: garbage instead of a TLS
+    // ClientHello, and a client that closes before its first request.
+    let mut tcp = TcpStream::connect(sim.handle.addrs.avs).await.unwrap();
+    let me = tcp.local_addr().unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut sink)).await;
+    let why = close_of(&sim, me).await;
+    assert!(why.contains("closed before HTTP: TLS handshake failed"), "{why}");
+    let tcp = TcpStream::connect(plain).await.unwrap();
+    let me = tcp.local_addr().unwrap();
+    drop(tcp);
+    let why = close_of(&sim, me).await;
+    assert!(why.contains("closed before sending a request"), "{why}");
     sim.stop().await;
 }
 
