@@ -55,6 +55,11 @@ pub async fn serve_h2(
         if buf.len() + chunk.len() > MAX_BODY {
             let e = AvsError::InvalidRequest(format!("request body exceeds {MAX_BODY} bytes"));
             let _ = crate::avs::respond::error(&mut respond, &e);
+            // RFC 9113 §8.1: the 400 is the whole answer; stop the upload
+            // instead of reading the rest, once the 400 reached the socket
+            // (a reset drops frames still queued on the stream).
+            conn.flush_barrier().await;
+            respond.send_reset(h2::Reason::NO_ERROR);
             return;
         }
         buf.extend_from_slice(&chunk);
@@ -79,7 +84,7 @@ pub async fn serve_h2(
     }
     // Faults may dribble or truncate the body; otherwise it goes in one piece.
     let pieces = shape.pieces(bytes);
-    let last = pieces.len() - 1;
+    let last = pieces.len().saturating_sub(1);
     for (i, piece) in pieces.into_iter().enumerate() {
         if i > 0 {
             if let Some((_, every)) = shape.dribble {
