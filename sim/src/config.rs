@@ -358,12 +358,6 @@ impl Config {
                 errors.push(format!("devices[{i}]: token of {:?} is declared twice", d.id));
             }
         }
-        if self.avs.max_concurrent_streams < 3 {
-            errors.push("avs.max_concurrent_streams: needs at least 3 (downchannel, event, ping)".into());
-        }
-        if self.avs.directive_queue == 0 {
-            errors.push("avs.directive_queue: must be at least 1".into());
-        }
         if self.journal.capacity == 0 {
             errors.push("journal.capacity: must be at least 1".into());
         }
@@ -467,6 +461,17 @@ impl Config {
         count("lwa.expires_in", self.lwa.expires_in, 1, YEAR_S);
         count("lwa.codepair_expires_in", self.lwa.codepair_expires_in, 1, YEAR_S);
         count("lwa.codepair_interval", self.lwa.codepair_interval, 0, YEAR_S);
+        // At least 3: a device needs a downchannel, an event and a ping at once.
+        count(
+            "avs.max_concurrent_streams",
+            u64::from(self.avs.max_concurrent_streams),
+            3,
+            10_000,
+        );
+        // The queue is what a device that never reads can cost: keep it modest.
+        count("avs.directive_queue", self.avs.directive_queue as u64, 1, 100_000);
+        count("avs.max_event_bytes", self.avs.max_event_bytes, 1024, 1 << 40);
+        count("avs.max_json_bytes", self.avs.max_json_bytes as u64, 1024, 64 << 20);
         count("lwa.refresh_expires_in", self.lwa.refresh_expires_in, 1, 10 * YEAR_S);
     }
 }
@@ -605,7 +610,7 @@ listen = "127.0.0.1:8444"
     #[test]
     fn numbers_feeding_deadlines_are_bounded() {
         let c = Config::from_toml(
-            "[limits]\nmax_connections = 0\nmax_header_list_size = 100\nhandshake_timeout = \"0s\"\nheader_read_timeout = \"2h\"\n[avs]\ndrain_grace = \"99999h\"\nmax_connection_age = \"999999h\"\n[lwa]\nexpires_in = 18446744073709551615\n",
+            "[limits]\nmax_connections = 0\nmax_header_list_size = 100\nhandshake_timeout = \"0s\"\nheader_read_timeout = \"2h\"\n[avs]\ndrain_grace = \"99999h\"\nmax_connection_age = \"999999h\"\ndirective_queue = 4294967296\nmax_concurrent_streams = 0\nmax_json_bytes = 0\nmax_event_bytes = 18446744073709551615\ndevice_idle_timeout = \"99999h\"\ndownchannel_stall_timeout = \"99999h\"\n[lwa]\nexpires_in = 18446744073709551615\n",
             "t",
         )
         .unwrap();
@@ -620,6 +625,12 @@ listen = "127.0.0.1:8444"
             "avs.drain_grace",
             "avs.max_connection_age",
             "lwa.expires_in",
+            "avs.directive_queue: must be in 1..=100000, got 4294967296",
+            "avs.max_concurrent_streams",
+            "avs.max_json_bytes",
+            "avs.max_event_bytes",
+            "avs.device_idle_timeout",
+            "avs.downchannel_stall_timeout",
         ] {
             assert!(errors.iter().any(|e| e.starts_with(key)), "{key}: {errors:#?}");
         }

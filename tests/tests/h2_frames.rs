@@ -135,6 +135,20 @@ async fn a_lowered_stream_limit_is_enforced_once_acknowledged() {
         .await
         .unwrap();
     assert_eq!(status_of(&mut conn, 5).await, Some(204));
+    // Above the configured limit (10), which h2 enforces itself: capped.
+    now(
+        &sim,
+        "limited",
+        json!({"action": "max_concurrent_streams", "value": 50}),
+    )
+    .await;
+    let capped = conn
+        .until(DEADLINE, |f| {
+            f.kind == raw::SETTINGS && f.setting(3).is_some_and(|v| v != 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(capped.setting(3), Some(10));
     drop(conn);
     sim.stop().await;
 }

@@ -188,6 +188,7 @@ impl Connection {
     pub fn end_note(&self) -> String {
         match self.close_reason() {
             Some(reason) => format!("closed after GOAWAY: {}", reason.describe()),
+            None if self.frames.goaway_sent() => "closed after a GOAWAY injected by a fault rule".into(),
             None => "the peer closed the connection".into(),
         }
     }

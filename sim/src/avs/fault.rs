@@ -160,7 +160,7 @@ pub async fn apply(
             Next::Continue
         }
         Action::MaxConcurrentStreams { value } => {
-            conn.frames.max_concurrent_streams(value);
+            announce_max_streams(state, conn, value);
             Next::Continue
         }
         Action::RevokeToken | Action::ExpireToken => {
@@ -281,7 +281,7 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
             match action {
                 Action::StopPingAcks => conn.frames.drop_pings(),
                 Action::MaxConcurrentStreams { value } => {
-                    conn.frames.max_concurrent_streams(*value);
+                    announce_max_streams(state, &conn, *value);
                 }
                 _ => {}
             }
@@ -322,6 +322,14 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
             other.describe()
         )),
     }
+}
+
+/// Announce a stream limit, at most `avs.max_concurrent_streams`: `h2`
+/// enforces the configured limit itself and cannot raise it mid-connection,
+/// so a higher announcement would be a promise the server breaks.
+fn announce_max_streams(state: &State, conn: &Connection, value: u32) {
+    conn.frames
+        .max_concurrent_streams(value.min(state.config.avs.max_concurrent_streams));
 }
 
 /// Write a raw GOAWAY (chosen last-stream-id and code), then close in order.

@@ -38,6 +38,21 @@ pub struct FrameTracker {
 }
 
 impl FrameTracker {
+    /// Bytes until the end of the frame being written (0 at a boundary).
+    /// While the header is incomplete and its length unknown, the bytes
+    /// that complete the header.
+    fn to_boundary(&self) -> usize {
+        match self.header_len {
+            0 => self.skip,
+            n if n >= 3 => {
+                let h = &self.header;
+                let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+                9 - n + len
+            }
+            n => 9 - n,
+        }
+    }
+
     pub fn new() -> FrameTracker {
         FrameTracker {
             preface_left: PREFACE_LEN,
@@ -458,6 +473,13 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Sniffed<IO> {
         if self.closing.is_some() {
             return Poll::Ready(Ok(data.len())); // after GOAWAY nothing else leaves
         }
+        // With frames waiting to be injected, write only to the end of the
+        // current frame: `data` may already hold frames `h2` encoded after
+        // the injection was asked for, and those must come after it.
+        let data = match self.out.to_boundary() {
+            n if n > 0 && !self.control.inject.lock().is_empty() => &data[..n.min(data.len())],
+            _ => data,
+        };
         let n = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, data))?;
         self.out.feed(&data[..n], || {});
         Poll::Ready(Ok(n))
@@ -603,6 +625,51 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Write `data` through `io` as `h2` would: call `poll_write` until all is taken.
+    fn write_all(io: &mut Sniffed<Vec<u8>>, mut data: &[u8]) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        while !data.is_empty() {
+            match Pin::new(&mut *io).poll_write(&mut cx, data) {
+                Poll::Ready(Ok(n)) => data = &data[n..],
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn injected_frames_go_between_frames_already_encoded() {
+        let control = Arc::new(FrameControl::default());
+        let mut io = Sniffed::new(Vec::new(), Arc::new(Pings::default()), control.clone());
+        let a = frame(0x0, 0, &[7; 20]);
+        let b = frame(0x3, 0, &[0, 0, 0, 8]);
+        write_all(&mut io, &a[..5]); // mid-header
+        control.max_concurrent_streams(1);
+        let mut rest = a[5..].to_vec();
+        rest.extend_from_slice(&b);
+        write_all(&mut io, &rest);
+        let mut want = a.clone();
+        want.extend(frame(0x4, 0, &[0, 3, 0, 0, 0, 1]));
+        want.extend_from_slice(&b);
+        assert_eq!(io.io, want, "the SETTINGS goes after A and before B");
+    }
+
+    #[tokio::test]
+    async fn nothing_follows_an_injected_goaway() {
+        let control = Arc::new(FrameControl::default());
+        let mut io = Sniffed::new(Vec::new(), Arc::new(Pings::default()), control.clone());
+        let a = frame(0x0, 0, &[7; 20]);
+        let rst = frame(0x3, 0, &[0, 0, 0, 8]);
+        write_all(&mut io, &a[..12]); // mid-payload
+        control.goaway(3, 0xb);
+        let mut rest = a[12..].to_vec();
+        rest.extend_from_slice(&rst);
+        write_all(&mut io, &rest);
+        write_all(&mut io, &rst);
+        let mut want = a.clone();
+        want.extend(frame(0x7, 0, &[0, 0, 0, 3, 0, 0, 0, 0xb]));
+        assert_eq!(io.io, want, "A is finished, then the GOAWAY, then nothing");
     }
 
     fn frames() -> impl Strategy<Value = Vec<(u8, u8, Vec<u8>)>> {

@@ -89,13 +89,12 @@ where
             },
             _ = conn.closing.cancelled(), if drain_deadline.is_none() => {
                 drain_deadline = Some(later(grace));
-                let (why, abrupt) = match conn.close_reason() {
-                    Some(CloseReason::Superseded) => ("the device opened a newer connection".to_string(), None),
-                    Some(CloseReason::Age) => ("the connection reached avs.max_connection_age".to_string(), None),
-                    Some(CloseReason::Fault { graceful: true, .. }) => ("a fault rule".to_string(), None),
-                    Some(CloseReason::Fault { graceful: false, code }) => ("a fault rule (abrupt)".to_string(), Some(h2::Reason::from(code))),
-                    _ => ("the simulator is shutting down".to_string(), None),
+                let reason = conn.close_reason().unwrap_or(CloseReason::Shutdown);
+                let abrupt = match reason {
+                    CloseReason::Fault { graceful: false, code } => Some(h2::Reason::from(code)),
+                    _ => None,
                 };
+                let why = reason.describe();
                 match abrupt {
                     // `Connection::close` queued the GOAWAY (and woke this task).
                     // The frame filter then closes in order (see `frames::GOAWAY_LINGER`).
