@@ -147,6 +147,11 @@ pub struct AwaitConnect {
     /// Only a downchannel on this region's listener counts.
     #[serde(default)]
     pub region: Option<String>,
+    /// Also wait until the device's SynchronizeState on that connection was
+    /// accepted (2xx); the step then claims it. Without it the step passes
+    /// as soon as the downchannel opens, before SynchronizeState.
+    #[serde(default)]
+    pub synchronized: bool,
 }
 
 /// Push a directive to a device.
