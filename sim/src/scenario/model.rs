@@ -82,6 +82,11 @@ pub struct Step {
     /// Byte span of the step table, for errors found later.
     pub span: std::ops::Range<usize>,
     pub action: Action,
+    /// Every `{{name}}` in its templated values, with the byte offset of each.
+    pub templates: Vec<(String, usize)>,
+    /// It had a mistake `load` reported and worked around (a key taken
+    /// out): checks of how its keys fit together are skipped.
+    pub damaged: bool,
 }
 
 /// What a step does.
@@ -205,9 +210,48 @@ pub struct Matcher {
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
     #[serde(default)]
-    pub min: Option<f64>,
+    pub min: Option<Bound>,
     #[serde(default)]
-    pub max: Option<f64>,
+    pub max: Option<Bound>,
+}
+
+/// A bound of `min` / `max`: a number, or a string that is exactly one
+/// `{{var}}`, whose value (a number, or a string holding one) is used when
+/// the matcher runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bound {
+    Number(f64),
+    Template(String),
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Bound, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Bound;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a string that is exactly one `{{variable}}`")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Bound, E> {
+                Ok(Bound::Number(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bound, E> {
+                match super::template::names(v).as_slice() {
+                    [name] if v.trim() == format!("{{{{{name}}}}}") => Ok(Bound::Template(name.clone())),
+                    _ => Err(E::custom(format!(
+                        "a numeric bound is a number or exactly one `{{{{variable}}}}`, not {v:?}"
+                    ))),
+                }
+            }
+        }
+        de.deserialize_any(Visitor)
+    }
 }
 
 /// Wait for an event (or request) from a device.

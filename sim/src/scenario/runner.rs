@@ -458,8 +458,7 @@ impl Runner {
             limit: Some(usize::MAX),
             ..Default::default()
         };
-        let opened = self.state.journal.query(&q).into_iter().rev().find(|e| is_opening(e));
-        opened
+        self.state.journal.query(&q).into_iter().rev().find(|e| is_opening(e))
     }
 
     async fn send(&self, s: &Send) -> Result<Done, Failed> {
