@@ -380,7 +380,8 @@ impl Runner {
             )));
         };
         // Claim what it used, so a later step needs a new connection (and a new SynchronizeState).
-        ids.iter().for_each(|id| self.state.scenarios.claim(*id));
+        ids.iter()
+            .for_each(|id| self.state.scenarios.claim(*id, &self.state.journal));
         let open = ids[0];
         let mut shared = self.shared();
         shared.opened.insert(device.clone(), open);
@@ -608,7 +609,7 @@ impl Runner {
         };
         let mut shared = self.shared();
         for h in &hits {
-            self.state.scenarios.claim(h.id);
+            self.state.scenarios.claim(h.id, &self.state.journal);
         }
         let first = hits[0].clone();
         for (var, pointer) in &e.capture {
