@@ -452,14 +452,19 @@ impl Runner {
         })
     }
 
-    /// The journal entry of the device's current downchannel opening.
+    /// The journal entry of the device's current downchannel opening. The
+    /// device counts as connected a moment before that entry is written:
+    /// until it is, the newest opening is the previous connection's, and
+    /// that one must not be taken for it.
     fn connection_entry(&self, device: &str) -> Option<Arc<Entry>> {
+        let current = self.state.devices.get(device)?.connection()?.id;
         let q = Query {
             device: Some(device.to_string()),
             limit: Some(usize::MAX),
             ..Default::default()
         };
-        self.state.journal.query(&q).into_iter().rev().find(|e| is_opening(e))
+        let newest = self.state.journal.query(&q).into_iter().rev().find(|e| is_opening(e))?;
+        (newest.connection == Some(current)).then_some(newest)
     }
 
     async fn send(&self, s: &Send) -> Result<Done, Failed> {
