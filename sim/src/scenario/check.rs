@@ -86,21 +86,26 @@ fn device(d: &toml::Spanned<String>, scope: &Scope<'_>, diags: &mut Diagnostics<
     }
 }
 
-/// ` (did you mean `x`?)` for the closest of `known`, if one is close.
-fn did_you_mean<'k>(name: &str, known: impl IntoIterator<Item = &'k str>, wrap: &str) -> String {
-    let close = |k: &&str| {
-        let d = strsim::damerau_levenshtein(name, k);
-        (d <= (name.chars().count().max(k.chars().count()) / 3).max(1)).then_some(d)
-    };
+/// The one of `known` closest to `name`, if it is close enough to be a
+/// likely misspelling (at most a third of the letters off).
+pub fn closest<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
     let mut best: Option<(usize, &str)> = None;
     for k in known {
-        if let Some(d) = close(&k) {
-            if best.is_none_or(|(b, bk)| (d, k) < (b, bk)) {
-                best = Some((d, k));
-            }
+        let d = strsim::damerau_levenshtein(name, k);
+        let close = d <= (name.chars().count().max(k.chars().count()) / 3).max(1);
+        if close && best.is_none_or(|(b, bk)| (d, k) < (b, bk)) {
+            best = Some((d, k));
         }
     }
-    best.map(|(_, k)| format!("; did you mean `{wrap}{k}{}`?", if wrap.is_empty() { "" } else { "}}" }))
+    best.map(|(_, k)| k)
+}
+
+/// `; did you mean `x`?` for the closest of `known`, if one is close;
+/// `wrap` = `{{` shows it as a template.
+fn did_you_mean<'k>(name: &str, known: impl IntoIterator<Item = &'k str>, wrap: &str) -> String {
+    let close = if wrap.is_empty() { "" } else { "}}" };
+    closest(name, known)
+        .map(|k| format!("; did you mean `{wrap}{k}{close}`?"))
         .unwrap_or_default()
 }
 

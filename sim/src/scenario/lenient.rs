@@ -41,6 +41,8 @@ pub fn deserialize<T: DeserializeOwned>(
     let mut errors_at = Vec::new();
     // Keys taken out so far, with the span of the table they were in.
     let mut taken: Vec<(String, Range<usize>)> = Vec::new();
+    // Known keys suggested for unknown ones: their absence is that same mistake.
+    let mut suggested: Vec<String> = Vec::new();
     let mut report = |at: usize, message: &str, diags: &mut Diagnostics<'_>| {
         errors_at.push(at);
         diags.at(at, format!("{prefix}{message}"));
@@ -60,7 +62,7 @@ pub fn deserialize<T: DeserializeOwned>(
         if let Some(key) = quoted(&message, "missing field `") {
             // Missing because its wrong value was taken out: reported already.
             let was_taken = taken.iter().any(|(k, t)| *k == key && contains(&span, t));
-            if !was_taken {
+            if !was_taken && !suggested.contains(&key) {
                 report(span.start, &message, diags);
             }
             // The table cannot be built: take it out whole, unless it is the value itself.
@@ -69,10 +71,19 @@ pub fn deserialize<T: DeserializeOwned>(
             }
             continue;
         }
-        let culprit = match quoted(&message, "unknown field `") {
-            Some(key) => take_key(&mut value, &key, &span),
+        let unknown = quoted(&message, "unknown field `");
+        let culprit = match &unknown {
+            Some(key) => take_key(&mut value, key, &span),
             None => take_at(&mut value, &span),
         };
+        let mut message = message;
+        if let Some(key) = &unknown {
+            let expected = expected_names(&message);
+            if let Some(known) = super::check::closest(key, expected.iter().map(String::as_str)) {
+                message.push_str(&format!("; did you mean `{known}`?"));
+                suggested.push(known.to_string());
+            }
+        }
         match culprit {
             Some(Taken { key, at, table }) => {
                 report(at, &message, diags);
@@ -93,6 +104,14 @@ pub fn deserialize<T: DeserializeOwned>(
 fn quoted(message: &str, prefix: &str) -> Option<String> {
     let rest = message.strip_prefix(prefix)?;
     rest.split('`').next().map(str::to_string)
+}
+
+/// The names serde lists after "expected" in an unknown-field message.
+fn expected_names(message: &str) -> Vec<String> {
+    let Some((_, list)) = message.split_once("expected") else {
+        return Vec::new();
+    };
+    list.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 
 fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
@@ -184,5 +203,33 @@ fn take_at(value: &mut Spanned<DeValue<'_>>, span: &Range<usize>) -> Option<Take
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_key_is_one_mistake_with_a_suggestion() {
+        let text = "name = 'x'\n[[devices]]\nname = 'd'\n[[steps]]\nkind = 'expect'\ndevic = 'd'\nevent = 'A.B'\n";
+        let errs = super::super::load::parse(text, "s.toml").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!((errs[0].line, errs[0].column), (6, 1));
+        assert!(
+            errs[0].message.starts_with("unknown field `devic`"),
+            "{}",
+            errs[0].message
+        );
+        assert!(
+            errs[0].message.ends_with("; did you mean `device`?"),
+            "{}",
+            errs[0].message
+        );
+        assert_eq!(
+            expected_names("unknown field `x`, expected one of `a`, `bc`"),
+            vec!["a".to_string(), "bc".to_string()]
+        );
+        assert_eq!(expected_names("unknown field `x`, expected `a`"), vec!["a".to_string()]);
     }
 }
