@@ -828,6 +828,63 @@ mod tests {
         assert_eq!(r.steps[0].journal_ids, vec![1]);
     }
 
+    /// What arrives while a step's outcome is being reported (progress,
+    /// journaling) is after that step: `after` cuts when it was decided.
+    #[tokio::test(start_paused = true)]
+    async fn after_cuts_before_the_steps_bookkeeping() {
+        let st = state();
+        let journal = st.journal.clone();
+        let progress: Progress = Arc::new(move |r: &StepResult| {
+            if r.path == "1" {
+                journal.record(
+                    Record::new(Face::Avs, Kind::Request, "A.B")
+                        .device("d1")
+                        .body(json!({})),
+                );
+            }
+        });
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='wait'\nid='w'\nduration='1s'\n\
+             [[steps]]\nkind='expect'\ndevice='dut'\nevent='A.B'\nafter='w'\nwithin='1s'"
+        ));
+        let r = run(st, &s, 0, progress).await;
+        assert!(r.passed, "{r:#?}");
+        assert_eq!(r.steps[1].journal_ids, vec![1]);
+    }
+
+    /// `await_connect` takes the device's newest connection, and the next
+    /// `await_connect` needs one newer still.
+    #[tokio::test(start_paused = true)]
+    async fn await_connect_takes_the_newest_opening_and_the_next_needs_a_newer_one() {
+        let st = state();
+        let open = |conn: u64| {
+            Record::new(Face::Avs, Kind::Response, "200 downchannel open")
+                .device("d1")
+                .connection(conn)
+                .body(json!({"status": 200}))
+        };
+        st.journal.record(open(1));
+        st.journal.record(open(2));
+        st.journal.record(
+            Record::new(Face::Avs, Kind::Request, "System.SynchronizeState")
+                .device("d1")
+                .connection(1)
+                .body(json!({})),
+        );
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='await_connect'\ndevice='dut'\n\
+             [[steps]]\nkind='expect'\ndevice='dut'\nevent='System.SynchronizeState'\nsame_connection=true\nnever=true\nwithin='1s'\n\
+             [[steps]]\nkind='await_connect'\ndevice='dut'\nwithin='1s'"
+        ));
+        let r = run(st, &s, 0, quiet()).await;
+        assert_eq!(r.steps[0].journal_ids, vec![2], "the newest connection");
+        assert!(
+            r.steps[1].passed,
+            "the old connection's SynchronizeState is not this one's: {r:#?}"
+        );
+        assert!(!r.steps[2].passed, "no newer connection opened");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn count_never_repeat_and_parallel() {
         let st = state();
