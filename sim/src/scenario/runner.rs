@@ -828,6 +828,28 @@ mod tests {
         assert_eq!(r.steps[0].journal_ids, vec![1]);
     }
 
+    /// `min = "{{var}}"`: the bound comes from a capture when the matcher runs.
+    #[tokio::test(start_paused = true)]
+    async fn numeric_bounds_from_captures() {
+        let st = state();
+        let report = |secs: u64| {
+            Record::new(Face::Avs, Kind::Request, "System.UserInactivityReport")
+                .device("d1")
+                .body(json!({"event": {"payload": {"inactiveTimeInSeconds": secs}}}))
+        };
+        st.journal.record(report(4));
+        st.journal.record(report(3));
+        st.journal.record(report(9));
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='expect'\ndevice='dut'\nevent='System.UserInactivityReport'\ncapture={{first='/event/payload/inactiveTimeInSeconds'}}\n\
+             [[steps]]\nkind='expect'\ndevice='dut'\nevent='System.UserInactivityReport'\nwithin='1s'\n\
+             match.'/event/payload/inactiveTimeInSeconds'={{min='{{{{first}}}}'}}"
+        ));
+        let r = run(st, &s, 0, quiet()).await;
+        assert!(r.passed, "{r:#?}");
+        assert_eq!(r.steps[1].journal_ids, vec![3], "3 < 4 does not match; 9 does");
+    }
+
     /// What arrives while a step's outcome is being reported (progress,
     /// journaling) is after that step: `after` cuts when it was decided.
     #[tokio::test(start_paused = true)]
