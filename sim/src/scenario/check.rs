@@ -247,6 +247,9 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
             if e.never && (e.count.is_some() || e.within.is_none()) && whole {
                 diags.at(at, "`never` needs `within` (the window) and no `count`");
             }
+            if e.count == Some(0) && !e.capture.is_empty() {
+                diags.at(at, "`count = 0` matches nothing to capture from (it is `never = true`)");
+            }
             matchers(&e.fields, at, diags);
             templates_in(step, scope, vars, diags);
             if let Some(after) = &e.after {

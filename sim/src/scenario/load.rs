@@ -507,6 +507,14 @@ raw = "{{fw}} is not json"
             ),
             ("nam='x'\n[[steps]]\nkind='wait'\nduration='1s'", "unknown field `nam`"),
             (
+                "name='x'\n[[steps]]\nkind='wait'\nduration='999999999999h'",
+                "is too long: at most 720h (30 days)",
+            ),
+            (
+                "name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='expect'\ndevice='d'\nevent='A.B'\ncount=0\nwithin='1s'\ncapture={v='/a'}",
+                "`count = 0` matches nothing to capture from",
+            ),
+            (
                 "name='x'\n[[steps]]\nkind='wait'\nduration='1s'\nwithin='1s'",
                 "unknown field `within`",
             ),

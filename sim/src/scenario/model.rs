@@ -66,9 +66,22 @@ impl Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
+/// The longest duration a scenario (or a fault rule's window) may give:
+/// longer is surely a mistake, and deadlines computed from it stay far
+/// from overflowing.
+pub const MAX_DUR: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Dur, D::Error> {
-        crate::duration::deserialize(de).map(Dur)
+        let d = crate::duration::deserialize(de)?;
+        if d > MAX_DUR {
+            return Err(serde::de::Error::custom(format!(
+                "duration {} is too long: at most {} (30 days)",
+                crate::duration::format(d),
+                crate::duration::format(MAX_DUR)
+            )));
+        }
+        Ok(Dur(d))
     }
 }
 

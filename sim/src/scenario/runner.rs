@@ -327,7 +327,7 @@ impl Runner {
 
     async fn await_connect(&self, a: &AwaitConnect) -> Result<Done, Failed> {
         let device = self.device(a.device.get_ref());
-        let deadline = clock::now() + a.within.map_or(DEFAULT_WITHIN, |d| d.0);
+        let deadline = deadline_in(a.within.map_or(DEFAULT_WITHIN, |d| d.0));
         let (first, floor) = {
             let mut shared = self.shared();
             let first = shared.awaited.insert(device.clone());
@@ -496,7 +496,7 @@ impl Runner {
         let push = crate::avs::directive::from_request(&request).map_err(|e| failed(e.to_string()))?;
         // A device still starting gets the default window to open its downchannel.
         let connected = self
-            .until(clock::now() + DEFAULT_WITHIN, || {
+            .until(deadline_in(DEFAULT_WITHIN), || {
                 self.state.devices.get(&device_id).filter(|d| d.connected())
             })
             .await;
@@ -506,7 +506,7 @@ impl Runner {
         device.push(push).map_err(|e| failed(e.to_string()))?;
         // Sent means written to the downchannel: wait for its journal entry.
         let written = self
-            .until(clock::now() + DEFAULT_WITHIN, || {
+            .until(deadline_in(DEFAULT_WITHIN), || {
                 self.fresh(&device_id)
                     .into_iter()
                     .find(|e| e.kind == Kind::Directive && e.id > before)
@@ -528,7 +528,7 @@ impl Runner {
             fields: e.fields.clone(),
         };
         let window = e.within.map_or(DEFAULT_WITHIN, |d| d.0);
-        let deadline = clock::now() + window;
+        let deadline = deadline_in(window);
         let floor = e
             .after
             .as_ref()
@@ -616,7 +616,10 @@ impl Runner {
         for h in &hits {
             self.state.scenarios.claim(h.id, &self.state.journal);
         }
-        let first = hits[0].clone();
+        // `count = 0` passed with nothing to capture from (check refuses captures with it).
+        let Some(first) = hits.first().cloned() else {
+            return Ok(Done::ids(Vec::new()));
+        };
         for (var, pointer) in &e.capture {
             let value = first
                 .body
@@ -628,9 +631,9 @@ impl Runner {
         if let Some(id) = id {
             shared.by_id.insert(id.to_string(), first.clone());
         }
-        shared.last_match = Some(first);
         // `after = <this id>`: what arrived after the match (after the window with `count`).
-        let mark = if e.count.is_some() { None } else { Some(hits[0].id) };
+        let mark = if e.count.is_some() { None } else { Some(first.id) };
+        shared.last_match = Some(first);
         Ok(Done {
             ids: hits.iter().map(|h| h.id).collect(),
             mark,
@@ -707,7 +710,7 @@ impl Runner {
     async fn conformance(&self, c: &ExpectConformance) -> Result<Vec<u64>, Failed> {
         let device_id = self.device(c.device.get_ref());
         let want = c.verdict.as_ref().map_or("pass", |v| v.get_ref().as_str()).to_string();
-        let deadline = clock::now() + c.within.map_or(DEFAULT_WITHIN, |d| d.0);
+        let deadline = deadline_in(c.within.map_or(DEFAULT_WITHIN, |d| d.0));
         let limit = clock::as_ms(self.state.config.conformance.activity_interval);
         let verdict = || {
             let device = self.state.devices.get(&device_id)?;
@@ -741,10 +744,19 @@ impl Runner {
             }
             // Verdicts change with journal entries or with time (deadlines): wake on either.
             let mut changes = self.state.journal.subscribe();
-            let tick = (clock::now() + Duration::from_millis(200)).min(deadline);
+            let tick = deadline_in(Duration::from_millis(200)).min(deadline);
             let _ = tokio::time::timeout_at(tick, changes.changed()).await;
         }
     }
+}
+
+/// `d` from now; a duration too long to add (scenario durations are
+/// bounded well below that) waits as long as `MAX_DUR`.
+fn deadline_in(d: Duration) -> Instant {
+    let now = clock::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(super::model::MAX_DUR))
+        .unwrap_or(now)
 }
 
 /// The journal entry of a downchannel opening.
@@ -826,6 +838,23 @@ mod tests {
         assert!(f.contains("closest: journal #1 System.SoftwareInfo"), "{f}");
         assert!(f.contains("regex: expected /^[1-9]/, got \"0\""), "{f}");
         assert_eq!(r.steps[0].journal_ids, vec![1]);
+    }
+
+    /// `count = 0` is "none in the window", and passes without a match to keep.
+    #[tokio::test(start_paused = true)]
+    async fn count_zero_passes_on_silence() {
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='expect'\ndevice='dut'\nevent='A.B'\ncount=0\nwithin='1s'"
+        ));
+        let r = run(state(), &s, 0, quiet()).await;
+        assert!(r.passed, "{r:#?}");
+    }
+
+    /// A duration too long for the clock waits the longest a scenario may.
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_never_overflow() {
+        let far = deadline_in(Duration::MAX);
+        assert!(far > clock::now());
     }
 
     /// `min = "{{var}}"`: the bound comes from a capture when the matcher runs.
