@@ -256,6 +256,71 @@ async fn check_lists_every_mistake_with_its_location() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// One `check` lists every kind of mistake at once: two unknown keys in one
+/// step, a wrong type, a semantic error, an undeclared region in a template
+/// (at the template's own line), a misspelt capture with a suggestion, and
+/// a numeric matcher with a template that is not one variable.
+#[tokio::test]
+async fn check_reports_every_mistake_in_one_run() {
+    let dir = temp_dir("check-all");
+    let file = dir.join("many.toml");
+    std::fs::write(
+        &file,
+        r#"name = "many mistakes"
+[config]
+[[config.regions]]
+name = "FE"
+listen = "127.0.0.1:0"
+[[devices]]
+name = "dut"
+
+[[steps]]
+kind = "expect"
+device = "dut"
+evnt = "System.SoftwareInfo"
+withinn = "5s"
+event = "System.SoftwareInfo"
+capture = { firmware = "/event/payload/firmwareVersion" }
+
+[[steps]]
+kind = "send"
+device = "dtu"
+directive = "System.SetEndpoint"
+payload = { endpoint = "{{region.EU.url}}",
+            note = "{{firmwre}}" }
+
+[[steps]]
+kind = "expect"
+device = "dut"
+event = "System.SoftwareInfo"
+count = "two"
+match."/event/payload/firmwareVersion" = { min = "{{firmware}} + 1" }
+"#,
+    )
+    .unwrap();
+    let out = Command::new(binary::path())
+        .arg("check")
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let f = file.display();
+    for want in [
+        format!("{f}:12:1: unknown field `evnt`"),
+        format!("{f}:13:1: unknown field `withinn`"),
+        format!("{f}:19:10: unknown device `dtu` (declared: dut); did you mean `dut`?"),
+        format!("{f}:21:25: `{{{{region.EU.url}}}}`: region `EU` is not declared in [[config.regions]] (declared: FE)"),
+        format!("{f}:22:21: `{{{{firmwre}}}}` is used before any step captures it; did you mean `{{{{firmware}}}}`?"),
+        format!("{f}:28:9: invalid type: string \"two\", expected u32"),
+        format!("{f}:29:50: a numeric bound is a number or exactly one `{{{{variable}}}}`"),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    assert!(err.contains("7 error(s)"), "{err}");
+}
+
 /// The README's ten-line scenario, taken from the README itself, passes
 /// against the reference device and fails against a broken one.
 #[tokio::test]

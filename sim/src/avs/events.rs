@@ -215,10 +215,12 @@ impl Ctx {
                 json!(String::from_utf8_lossy(metadata)),
             ),
         };
+        // Fault rules installed after this event became visible (journaled) do not apply to it.
+        let ticket = self.state.faults.ticket();
         let id = self.request_record(body, &summary);
         self.conn.touch(&self.state, id);
         if let Ok(ev) = &event {
-            if let Some(answer) = self.event_fault(&ev.qualified(), respond).await {
+            if let Some(answer) = self.event_fault(&ev.qualified(), ticket, respond).await {
                 return answer;
             }
         }
@@ -239,7 +241,7 @@ impl Ctx {
     }
 
     /// Fault rules keyed on the event's name, decided now that it is known.
-    async fn event_fault(&self, name: &str, respond: &mut SendResponse<Bytes>) -> Option<Answer> {
+    async fn event_fault(&self, name: &str, ticket: u64, respond: &mut SendResponse<Bytes>) -> Option<Answer> {
         use crate::avs::fault::{self, Next};
         let point = crate::faults::Point {
             face: Face::Avs,
@@ -252,7 +254,7 @@ impl Ctx {
         let fired = self
             .state
             .faults
-            .fire(&self.state.journal, &point, Some(self.conn.id))?;
+            .fire_at(&self.state.journal, &point, Some(self.conn.id), ticket)?;
         let next = fault::apply(
             &self.state,
             &self.conn,

@@ -49,6 +49,9 @@ struct Active {
     seen: u32,
     fired: u32,
     rng: StdRng,
+    /// Its place in the install order: it only sees requests whose ticket
+    /// (taken when the request became visible) is at least this.
+    since: u64,
 }
 
 /// A rule as listed by the control API.
@@ -84,6 +87,8 @@ pub struct Faults {
     rules: Mutex<Vec<Active>>,
     seed: u64,
     next_id: std::sync::atomic::AtomicU64,
+    /// Orders rule installs against requests (see `ticket`).
+    order: std::sync::atomic::AtomicU64,
 }
 
 impl Faults {
@@ -93,7 +98,18 @@ impl Faults {
             rules: Mutex::new(Vec::new()),
             seed,
             next_id: std::sync::atomic::AtomicU64::new(1),
+            order: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// A request's place in the install order. Take it the moment the
+    /// request becomes visible (an event: just before its metadata is
+    /// journaled) and decide with `fire_at`: a rule installed after that
+    /// moment does not apply, however long the decision takes. Without it
+    /// a scenario that sees an event and then installs a rule could fault
+    /// that very event.
+    pub fn ticket(&self) -> u64 {
+        self.order.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Install a rule (an id is made up when it has none); returns the id.
@@ -112,12 +128,17 @@ impl Faults {
         }
         let seed = rule.when.seed.unwrap_or(self.seed) ^ fnv(&id);
         rule.id = Some(id.clone());
+        let since = self
+            .order
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .saturating_add(1);
         rules.push(Active {
             rule,
             added: clock::now(),
             seen: 0,
             fired: 0,
             rng: StdRng::seed_from_u64(seed),
+            since,
         });
         Ok(id)
     }
@@ -144,6 +165,11 @@ impl Faults {
 
     /// The first rule that fires for `point`, if any (its counters advance).
     pub fn decide(&self, point: &Point<'_>) -> Option<Fired> {
+        self.decide_at(point, self.ticket())
+    }
+
+    /// `decide` for a request that became visible at `ticket` (see `ticket`).
+    pub fn decide_at(&self, point: &Point<'_>, ticket: u64) -> Option<Fired> {
         let now = clock::now();
         // Only matching, counters and one seed happen under the lock (none of
         // it can panic); the action's samples are drawn after it is released.
@@ -151,7 +177,8 @@ impl Faults {
             let mut rules = self.rules.lock();
             let mut fired = None;
             for a in rules.iter_mut() {
-                if !a.rule.when.matches(point) || !in_window(&a.rule.when, a.added, now) {
+                // A rule installed after the request became visible never sees it.
+                if a.since > ticket || !a.rule.when.matches(point) || !in_window(&a.rule.when, a.added, now) {
                     continue;
                 }
                 if a.rule.times.is_some_and(|t| a.fired >= t) {
@@ -181,7 +208,18 @@ impl Faults {
 
     /// `decide`, and journal the firing.
     pub fn fire(&self, journal: &crate::journal::Journal, point: &Point<'_>, connection: Option<u64>) -> Option<Fired> {
-        let fired = self.decide(point)?;
+        self.fire_at(journal, point, connection, self.ticket())
+    }
+
+    /// `fire` for a request that became visible at `ticket` (see `ticket`).
+    pub fn fire_at(
+        &self,
+        journal: &crate::journal::Journal,
+        point: &Point<'_>,
+        connection: Option<u64>,
+        ticket: u64,
+    ) -> Option<Fired> {
+        let fired = self.decide_at(point, ticket)?;
         let mut record = Record::new(
             point.face,
             Kind::Fault,
@@ -300,6 +338,28 @@ mod tests {
         let id = f.list()[0].rule.id.clone().unwrap();
         assert!(f.remove(&id));
         assert!(f.list().is_empty());
+    }
+
+    /// A rule installed after a request became visible (its ticket) does not
+    /// apply to it, even when the decision comes later; later requests see it.
+    #[test]
+    fn a_rule_only_sees_requests_after_its_install() {
+        let f = Faults::new(0);
+        let mut p = point("d");
+        p.event = Some("System.SynchronizeState");
+        let before = f.ticket();
+        f.add(rule(
+            "[when]\nevent = 'System.SynchronizeState'\n[then]\naction = 'status'\nstatus = 503",
+        ))
+        .unwrap();
+        assert!(f.decide_at(&p, before).is_none(), "visible before the install");
+        assert_eq!(f.list()[0].seen, 0, "not even counted");
+        let after = f.ticket();
+        assert!(after > before);
+        assert!(f.decide_at(&p, after).is_some(), "visible after the install");
+        // Without a ticket, the decision itself is the moment.
+        f.add(rule("[then]\naction = 'hold'")).unwrap();
+        assert!(f.decide(&point("d")).is_some());
     }
 
     #[test]

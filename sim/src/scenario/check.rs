@@ -1,6 +1,7 @@
 //! Semantic checks of a parsed scenario: devices that exist, captures set
-//! before they are used, directive and rule names that exist, step fields
-//! that make sense together.
+//! before they are used, templates that name declared regions and devices,
+//! directive and rule names that exist, step fields that make sense
+//! together. A misspelt name gets a "did you mean".
 
 use super::load::Diagnostics;
 use super::model::*;
@@ -51,12 +52,6 @@ pub fn check(s: &Scenario, diags: &mut Diagnostics<'_>) {
             diags.at(0, format!("device `{}` is declared twice", a.name));
         }
     }
-    if let Some(config) = &s.config {
-        let merged = toml::Value::Table(config.clone()).try_into::<crate::config::Config>();
-        if let Err(e) = merged {
-            diags.at(0, format!("[config]: {}", e.message().trim()));
-        }
-    }
     let broken = diags.broken_ids.clone();
     let mut scope = Scope {
         devices,
@@ -76,39 +71,102 @@ fn steps(list: &[Step], scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags
 }
 
 fn device(d: &toml::Spanned<String>, scope: &Scope<'_>, diags: &mut Diagnostics<'_>) {
-    if !scope.devices.contains(d.get_ref().as_str()) {
+    if !diags.devices_uncertain && !scope.devices.contains(d.get_ref().as_str()) {
         let mut known: Vec<_> = scope.devices.iter().copied().collect();
         known.sort_unstable();
         diags.at(
             d.span().start,
-            format!("unknown device `{}` (declared: {})", d.get_ref(), known.join(", ")),
+            format!(
+                "unknown device `{}` (declared: {}){}",
+                d.get_ref(),
+                known.join(", "),
+                did_you_mean(d.get_ref(), known.iter().copied(), "")
+            ),
         );
     }
 }
 
-fn uses(text: &str, at: usize, vars: &HashSet<String>, diags: &mut Diagnostics<'_>) {
-    for name in template::names(text) {
-        if !template::is_builtin(&name) && !vars.contains(&name) {
-            diags.at(at, format!("`{{{{{name}}}}}` is used before any step captures it"));
+/// The one of `known` closest to `name`, if it is close enough to be a
+/// likely misspelling (at most a third of the letters off).
+pub fn closest<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+    let mut best: Option<(usize, &str)> = None;
+    for k in known {
+        let d = strsim::damerau_levenshtein(name, k);
+        let close = d <= (name.chars().count().max(k.chars().count()) / 3).max(1);
+        if close && best.is_none_or(|(b, bk)| (d, k) < (b, bk)) {
+            best = Some((d, k));
         }
     }
+    best.map(|(_, k)| k)
 }
 
-fn uses_in_toml(v: &toml::Value, at: usize, vars: &HashSet<String>, diags: &mut Diagnostics<'_>) {
-    match v {
-        toml::Value::String(s) => uses(s, at, vars, diags),
-        toml::Value::Array(a) => a.iter().for_each(|x| uses_in_toml(x, at, vars, diags)),
-        toml::Value::Table(t) => t.values().for_each(|x| uses_in_toml(x, at, vars, diags)),
-        _ => {}
+/// `; did you mean `x`?` for the closest of `known`, if one is close;
+/// `wrap` = `{{` shows it as a template.
+fn did_you_mean<'k>(name: &str, known: impl IntoIterator<Item = &'k str>, wrap: &str) -> String {
+    let close = if wrap.is_empty() { "" } else { "}}" };
+    closest(name, known)
+        .map(|k| format!("; did you mean `{wrap}{k}{close}`?"))
+        .unwrap_or_default()
+}
+
+/// The built-ins that name no region or device.
+const PLAIN_BUILTINS: &[&str] = &["uuid", "now", "avs_url", "plain_url", "control_url"];
+
+/// Check one `{{name}}` at byte offset `at`.
+fn template_use(name: &str, at: usize, scope: &Scope<'_>, vars: &HashSet<String>, diags: &mut Diagnostics<'_>) {
+    if PLAIN_BUILTINS.contains(&name) || vars.contains(name) {
+        return;
+    }
+    if let Some(region) = name.strip_prefix("region.").and_then(|r| r.strip_suffix(".url")) {
+        if !diags.regions.iter().any(|r| r == region) {
+            let declared = if diags.regions.is_empty() {
+                "none".to_string()
+            } else {
+                diags.regions.join(", ")
+            };
+            let hint = did_you_mean(region, diags.regions.iter().map(String::as_str), "");
+            diags.at(
+                at,
+                format!(
+                    "`{{{{{name}}}}}`: region `{region}` is not declared in [[config.regions]] (declared: {declared}){hint}"
+                ),
+            );
+        }
+        return;
+    }
+    if let Some(device) = name.strip_prefix("device.").and_then(|d| d.strip_suffix(".id")) {
+        if !diags.devices_uncertain && !scope.devices.contains(device) {
+            let mut known: Vec<_> = scope.devices.iter().copied().collect();
+            known.sort_unstable();
+            let hint = did_you_mean(device, known.iter().copied(), "");
+            diags.at(
+                at,
+                format!(
+                    "`{{{{{name}}}}}`: device `{device}` is not declared in [[devices]] (declared: {}){hint}",
+                    known.join(", ")
+                ),
+            );
+        }
+        return;
+    }
+    let mut candidates: Vec<&str> = vars.iter().map(String::as_str).collect();
+    candidates.extend(PLAIN_BUILTINS);
+    candidates.sort_unstable();
+    let hint = did_you_mean(name, candidates, "{{");
+    diags.at(
+        at,
+        format!("`{{{{{name}}}}}` is used before any step captures it{hint}"),
+    );
+}
+
+/// Check every template of `step`, each at its own location.
+fn templates_in(step: &Step, scope: &Scope<'_>, vars: &HashSet<String>, diags: &mut Diagnostics<'_>) {
+    for (name, at) in &step.templates {
+        template_use(name, *at, scope, vars, diags);
     }
 }
 
-fn matchers(
-    fields: &std::collections::BTreeMap<String, Matcher>,
-    at: usize,
-    vars: &HashSet<String>,
-    diags: &mut Diagnostics<'_>,
-) {
+fn matchers(fields: &std::collections::BTreeMap<String, Matcher>, at: usize, diags: &mut Diagnostics<'_>) {
     for (pointer, m) in fields {
         if !pointer.is_empty() && !pointer.starts_with('/') {
             diags.at(
@@ -116,11 +174,10 @@ fn matchers(
                 format!("match key {pointer:?} must be a JSON pointer starting with `/`"),
             );
         }
-        if let Some(re) = &m.regex {
+        if let Some(re) = m.regex.as_ref().filter(|re| template::names(re).is_empty()) {
             if let Err(e) = regex::Regex::new(re) {
                 diags.at(at, format!("match {pointer}: bad regex: {e}"));
             }
-            uses(re, at, vars, diags);
         }
         if let Some(k) = &m.kind {
             if !MATCHER_TYPES.contains(&k.as_str()) {
@@ -129,9 +186,6 @@ fn matchers(
                     format!("match {pointer}: type {k:?} is not one of {}", MATCHER_TYPES.join(", ")),
                 );
             }
-        }
-        if let Some(v) = &m.equals {
-            uses_in_toml(v, at, vars, diags);
         }
         if m.equals.is_none()
             && m.regex.is_none()
@@ -157,6 +211,8 @@ fn one(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags: &m
 
 fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diags: &mut Diagnostics<'_>) {
     let at = step.span.start;
+    // How keys fit together is not judged on a step missing one of them already reported.
+    let whole = !step.damaged;
     match &step.action {
         Action::AwaitConnect(a) => device(&a.device, scope, diags),
         Action::Send(s) => {
@@ -165,7 +221,7 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
                 .iter()
                 .filter(|b| **b)
                 .count();
-            if forms != 1 {
+            if forms != 1 && whole {
                 diags.at(at, "a send step needs exactly one of `directive`, `json`, `raw`");
             }
             if let Some(d) = &s.directive {
@@ -178,25 +234,24 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
                         ),
                     );
                 }
-            } else if s.payload.is_some() {
+            } else if s.payload.is_some() && whole {
                 diags.at(at, "`payload` goes with `directive`");
             }
-            for t in [&s.payload, &s.json].into_iter().flatten() {
-                uses_in_toml(&toml::Value::Table(t.clone()), at, vars, diags);
-            }
-            if let Some(raw) = &s.raw {
-                uses(raw, at, vars, diags);
-            }
+            templates_in(step, scope, vars, diags);
         }
         Action::Expect(e) => {
             device(&e.device, scope, diags);
-            if e.event.is_some() == e.request.is_some() {
+            if e.event.is_some() == e.request.is_some() && whole {
                 diags.at(at, "an expect step needs exactly one of `event` or `request`");
             }
-            if e.never && (e.count.is_some() || e.within.is_none()) {
+            if e.never && (e.count.is_some() || e.within.is_none()) && whole {
                 diags.at(at, "`never` needs `within` (the window) and no `count`");
             }
-            matchers(&e.fields, at, vars, diags);
+            if e.count == Some(0) && !e.capture.is_empty() {
+                diags.at(at, "`count = 0` matches nothing to capture from (it is `never = true`)");
+            }
+            matchers(&e.fields, at, diags);
+            templates_in(step, scope, vars, diags);
             if let Some(after) = &e.after {
                 if !scope.step_ids.contains(after.get_ref()) {
                     diags.at(
@@ -226,17 +281,19 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
         }
         Action::Wait(_) => {}
         Action::Repeat(r, inner) => {
-            if r.times.is_some() == r.until.is_some() {
+            if r.times.is_some() == r.until.is_some() && whole {
                 diags.at(at, "a repeat step needs exactly one of `times` or `until`");
             }
-            if r.max.is_some() && r.until.is_none() {
+            if r.max.is_some() && r.until.is_none() && whole {
                 diags.at(at, "`max` bounds `until`; with `times` leave it out");
             }
             if let Some(u) = &r.until {
                 device(&u.device, scope, diags);
-                matchers(&u.fields, at, vars, diags);
+                matchers(&u.fields, at, diags);
             }
             steps(inner, scope, vars, diags);
+            // `until` is judged after each round: what the rounds capture counts.
+            templates_in(step, scope, vars, diags);
         }
         Action::Parallel(inner) => {
             // Each branch sees what was set before the group; afterwards all of it.

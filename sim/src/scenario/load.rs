@@ -1,16 +1,19 @@
 //! Reading scenario files: every mistake reported at once, each with
 //! `file:line:column`.
 //!
-//! The document is parsed once into spanned TOML; the head and each step
-//! table are then deserialized separately (spans kept), so an unknown key
-//! in one step does not hide a bad duration in the next. Semantic checks
-//! (devices, captures, directive names) follow in `check`.
+//! The document is parsed once into spanned TOML (every syntax error is
+//! reported; a document with one goes no further, since what the parser
+//! recovered would only mislead the checks). The head and each step table
+//! are then deserialized separately with `lenient`, which reports every
+//! unknown key and wrong type, each at its own location, and keeps what
+//! parsed. Semantic checks (devices, captures, templates, directive names)
+//! follow in `check`, on everything that parsed.
 
+use super::lenient;
 use super::model::*;
-use serde::Deserialize;
 use std::fmt;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeTable, DeValue};
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,11 @@ pub struct Diagnostics<'a> {
     /// Ids of steps that failed to parse: references to them are not
     /// reported again (one mistake, one message).
     pub broken_ids: std::collections::HashSet<String>,
+    /// The `[[devices]]` list had a mistake: steps naming a device are not
+    /// checked against it (they would all repeat that one mistake).
+    pub devices_uncertain: bool,
+    /// Regions the scenario's `[config]` declares, for `{{region.NAME.url}}`.
+    pub regions: Vec<String>,
 }
 
 impl<'a> Diagnostics<'a> {
@@ -44,6 +52,8 @@ impl<'a> Diagnostics<'a> {
             text,
             list: Vec::new(),
             broken_ids: Default::default(),
+            devices_uncertain: false,
+            regions: Vec::new(),
         }
     }
 
@@ -57,45 +67,33 @@ impl<'a> Diagnostics<'a> {
             message: message.into(),
         });
     }
-
-    /// Report a TOML/serde error, at its own span or else at `fallback`.
-    fn toml(&mut self, e: &toml::de::Error, fallback: usize) {
-        let at = e.span().map_or(fallback, |s| s.start);
-        let at = self.refine_unknown_field(e.message(), at);
-        self.at(at, e.message().trim().to_string());
-    }
-
-    /// serde reports an unknown field at the table; point at the key itself.
-    fn refine_unknown_field(&self, message: &str, at: usize) -> usize {
-        let Some(rest) = message.strip_prefix("unknown field `") else {
-            return at;
-        };
-        let Some(key) = rest.split('`').next() else { return at };
-        let tail = &self.text[at.min(self.text.len())..];
-        let found = tail.match_indices(key).find(|(i, _)| {
-            let before = tail[..*i].chars().last();
-            let after = tail[i + key.len()..].trim_start().chars().next();
-            matches!(before, None | Some('\n' | ' ' | '\t' | '{' | ',')) && after == Some('=')
-        });
-        found.map_or(at, |(i, _)| at + i)
-    }
 }
 
 /// Parse scenario text. `Err` carries every problem found.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, Vec<Diagnostic>> {
     let mut diags = Diagnostics::new(file, text);
-    let root = match DeTable::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            diags.toml(&e, 0);
-            return Err(diags.list);
+    let (root, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        for e in &syntax {
+            diags.at(e.span().map_or(0, |s| s.start), e.message().trim().to_string());
         }
-    };
+        return Err(diags.list);
+    }
     let span = root.span();
     let mut table = root.into_inner();
     let steps_value = table.remove("steps");
-    let head = Head::deserialize(ValueDeserializer::from(Spanned::new(span, DeValue::Table(table))));
-    let head = head.map_err(|e| diags.toml(&e, 0)).ok();
+    if let Some(config) = table.get("config") {
+        config_regions(config, &mut diags);
+        // Located errors in [config]; the head keeps it as a plain table.
+        let checked = lenient::deserialize::<crate::config::Config>(config.clone(), "[config]: ", &mut diags);
+        if !checked.is_clean() {
+            table.remove("config");
+        }
+    }
+    let devices_span = table.get("devices").map(|d| d.span());
+    let head = lenient::deserialize::<Head>(Spanned::new(span, DeValue::Table(table)), "", &mut diags);
+    let devices_hit = |at: &usize| devices_span.as_ref().is_some_and(|s| s.contains(at));
+    diags.devices_uncertain = head.value.is_none() || head.errors_at.iter().any(devices_hit);
     let steps = match steps_value {
         Some(v) => steps_of(v, &mut diags),
         None => {
@@ -103,7 +101,12 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, Vec<Diagnostic>> {
             Vec::new()
         }
     };
-    let Some(head) = head else { return Err(diags.list) };
+    let head = head.value.unwrap_or_else(|| Head {
+        name: String::new(),
+        description: None,
+        config: None,
+        devices: Vec::new(),
+    });
     let scenario = Scenario {
         name: head.name,
         description: head.description,
@@ -116,7 +119,20 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, Vec<Diagnostic>> {
     if diags.list.is_empty() {
         Ok(scenario)
     } else {
+        diags.list.sort_by_key(|d| (d.line, d.column));
         Err(diags.list)
+    }
+}
+
+/// The region names `[[config.regions]]` declares.
+fn config_regions(config: &Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) {
+    let Some(DeValue::Array(regions)) = config.get_ref().get("regions").map(|r| r.get_ref()) else {
+        return;
+    };
+    for r in regions.iter() {
+        if let Some(name) = r.get_ref().get("name").and_then(|n| n.get_ref().as_str()) {
+            diags.regions.push(name.to_string());
+        }
     }
 }
 
@@ -137,12 +153,52 @@ pub fn load(path: &std::path::Path) -> Result<Scenario, Vec<Diagnostic>> {
 fn steps_of(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Vec<Step> {
     let at = value.span().start;
     match value.into_inner() {
-        DeValue::Array(items) => items.into_iter().filter_map(|item| step(item, diags)).collect(),
+        DeValue::Array(items) => items.iter().filter_map(|item| step(item.clone(), diags)).collect(),
         _ => {
             diags.at(at, "`steps` must be an array of tables ([[steps]])");
             Vec::new()
         }
     }
+}
+
+/// Keys whose strings may hold `{{templates}}` (see the scenarios README).
+const TEMPLATED: &[&str] = &["payload", "json", "raw", "dialog_request_id", "match", "until"];
+
+/// Every `{{name}}` in the templated values of a step table, each with the
+/// byte offset of its own `{{` (or of its string, when escapes make the
+/// two differ).
+fn templates(table: &toml::de::DeTable<'_>, text: &str) -> Vec<(String, usize)> {
+    fn walk(v: &Spanned<DeValue<'_>>, text: &str, out: &mut Vec<(String, usize)>) {
+        match v.get_ref() {
+            DeValue::String(s) => {
+                let span = v.span();
+                let literal = text.get(span.clone()).unwrap_or("");
+                let mut from = 0;
+                for name in super::template::names(s) {
+                    let found = literal[from..].find("{{").map(|i| from + i);
+                    let at = match found {
+                        Some(i) if literal[i + 2..].trim_start().starts_with(name.as_str()) => {
+                            from = i + 2;
+                            span.start + i
+                        }
+                        _ => span.start,
+                    };
+                    out.push((name, at));
+                }
+            }
+            DeValue::Array(a) => a.iter().for_each(|x| walk(x, text, out)),
+            DeValue::Table(t) => t.values().for_each(|x| walk(x, text, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for key in TEMPLATED {
+        if let Some(v) = table.get(*key) {
+            walk(v, text, &mut out);
+        }
+    }
+    out.sort_by_key(|(_, at)| *at);
+    out
 }
 
 fn step(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Option<Step> {
@@ -167,7 +223,8 @@ fn step(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Option<Step
         Some(DeValue::String(id)) => Some(id.to_string()),
         _ => None,
     };
-    let de = || ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(table.clone())));
+    let found = templates(&table, diags.text);
+    let whole = Spanned::new(span.clone(), DeValue::Table(table));
     let nested = |diags: &mut Diagnostics<'_>| match children.clone() {
         Some(c) => steps_of(c, diags),
         None => {
@@ -181,42 +238,74 @@ fn step(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Option<Step
             format!("a {kind} step cannot have nested steps (only repeat and parallel can)"),
         );
     }
-    let parsed: Result<(Action, Option<String>, Option<String>), toml::de::Error> = match kind.as_str() {
-        "await_connect" => AwaitConnect::deserialize(de())
-            .map(|s| (s.name.clone(), s.id.clone(), Action::AwaitConnect(s)))
-            .map(reorder),
-        "send" => Send::deserialize(de())
-            .map(|s| (s.name.clone(), s.id.clone(), Action::Send(s)))
-            .map(reorder),
-        "expect" => Expect::deserialize(de())
-            .map(|s| (s.name.clone(), s.id.clone(), Action::Expect(s)))
-            .map(reorder),
-        "capture" => Capture::deserialize(de())
-            .map(|s| (s.name.clone(), s.id.clone(), Action::Capture(s)))
-            .map(reorder),
-        "wait" => Wait::deserialize(de())
-            .map(|s| (s.name.clone(), s.id.clone(), Action::Wait(s)))
-            .map(reorder),
-        "expect_conformance" => ExpectConformance::deserialize(de())
-            .map(|s| (s.name.clone(), s.id.clone(), Action::ExpectConformance(s)))
-            .map(reorder),
-        "fault" => FaultStep::deserialize(de())
-            .map(|s| (s.name.clone(), s.id.clone(), Action::Fault(Box::new(s))))
-            .map(reorder),
-        "clear_fault" => ClearFault::deserialize(de())
-            .map(|s| (s.name.clone(), s.id.clone(), Action::ClearFault(s)))
-            .map(reorder),
+    fn read<T: serde::de::DeserializeOwned>(
+        whole: Spanned<DeValue<'_>>,
+        diags: &mut Diagnostics<'_>,
+        name_id: impl Fn(&T) -> (Option<String>, Option<String>),
+        action: impl FnOnce(T) -> Action,
+    ) -> Option<(Action, Option<String>, Option<String>, bool)> {
+        let out = lenient::deserialize::<T>(whole, "", diags);
+        let damaged = !out.is_clean();
+        let v = out.value?;
+        let (name, id) = name_id(&v);
+        Some((action(v), name, id, damaged))
+    }
+    let parsed = match kind.as_str() {
+        "await_connect" => read(
+            whole,
+            diags,
+            |s: &AwaitConnect| (s.name.clone(), s.id.clone()),
+            Action::AwaitConnect,
+        ),
+        "send" => read(whole, diags, |s: &Send| (s.name.clone(), s.id.clone()), Action::Send),
+        "expect" => read(
+            whole,
+            diags,
+            |s: &Expect| (s.name.clone(), s.id.clone()),
+            Action::Expect,
+        ),
+        "capture" => read(
+            whole,
+            diags,
+            |s: &Capture| (s.name.clone(), s.id.clone()),
+            Action::Capture,
+        ),
+        "wait" => read(whole, diags, |s: &Wait| (s.name.clone(), s.id.clone()), Action::Wait),
+        "expect_conformance" => read(
+            whole,
+            diags,
+            |s: &ExpectConformance| (s.name.clone(), s.id.clone()),
+            Action::ExpectConformance,
+        ),
+        "fault" => read(
+            whole,
+            diags,
+            |s: &FaultStep| (s.name.clone(), s.id.clone()),
+            |s| Action::Fault(Box::new(s)),
+        ),
+        "clear_fault" => read(
+            whole,
+            diags,
+            |s: &ClearFault| (s.name.clone(), s.id.clone()),
+            Action::ClearFault,
+        ),
         "repeat" => {
             let inner = nested(diags);
-            Repeat::deserialize(de())
-                .map(|s| (s.name.clone(), s.id.clone(), Action::Repeat(s, inner)))
-                .map(reorder)
+            read(
+                whole,
+                diags,
+                |s: &Repeat| (s.name.clone(), s.id.clone()),
+                |s| Action::Repeat(s, inner),
+            )
         }
         "parallel" => {
             let inner = nested(diags);
-            Parallel::deserialize(de())
-                .map(|s| (s.name.clone(), s.id.clone(), Action::Parallel(inner)))
-                .map(reorder)
+            read(
+                whole,
+                diags,
+                |s: &Parallel| (s.name.clone(), s.id.clone()),
+                |_| Action::Parallel(inner),
+            )
         }
         other if RESERVED_KINDS.contains(&other) => {
             diags.at(
@@ -234,17 +323,19 @@ fn step(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Option<Step
         }
     };
     match parsed {
-        Ok((action, name, id)) => Some(Step { name, id, span, action }),
-        Err(e) => {
-            diags.toml(&e, span.start);
+        Some((action, name, id, damaged)) => Some(Step {
+            name,
+            id,
+            span,
+            action,
+            templates: found,
+            damaged,
+        }),
+        None => {
             diags.broken_ids.extend(step_id);
             None
         }
     }
-}
-
-fn reorder<A>((name, id, action): (Option<String>, Option<String>, A)) -> (A, Option<String>, Option<String>) {
-    (action, name, id)
 }
 
 #[cfg(test)]
@@ -416,6 +507,14 @@ raw = "{{fw}} is not json"
             ),
             ("nam='x'\n[[steps]]\nkind='wait'\nduration='1s'", "unknown field `nam`"),
             (
+                "name='x'\n[[steps]]\nkind='wait'\nduration='999999999999h'",
+                "is too long: at most 720h (30 days)",
+            ),
+            (
+                "name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='expect'\ndevice='d'\nevent='A.B'\ncount=0\nwithin='1s'\ncapture={v='/a'}",
+                "`count = 0` matches nothing to capture from",
+            ),
+            (
                 "name='x'\n[[steps]]\nkind='wait'\nduration='1s'\nwithin='1s'",
                 "unknown field `within`",
             ),
@@ -424,6 +523,128 @@ raw = "{{fw}} is not json"
             let errs = errors(text);
             assert!(errs.iter().any(|e| e.contains(want)), "{text:?}: {errs:#?}");
         }
+    }
+
+    /// The texts of `errors`, with their `line:column`.
+    fn located(text: &str) -> Vec<String> {
+        parse(text, "s.toml")
+            .unwrap_err()
+            .into_iter()
+            .map(|d| format!("{}:{} {}", d.line, d.column, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_at_its_own_key() {
+        let errs = located(
+            "name = 'x'\ndescripton = 'typo'\n[[devices]]\nname = 'dut'\n\n[[steps]]\nkind = 'expect'\ndevice = 'dut'\nevnt = 'A.B'\nwithinn = '5s'\nevent = 'A.B'\n",
+        );
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(errs[0].starts_with("2:1 unknown field `descripton`"), "{errs:#?}");
+        assert!(errs[1].starts_with("9:1 unknown field `evnt`"), "{errs:#?}");
+        assert!(errs[2].starts_with("10:1 unknown field `withinn`"), "{errs:#?}");
+        // In a nested table too, and a fault's `then`.
+        let errs = located(
+            "name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='fault'\ndevice='d'\nthen={action='status', statsu=1, status=503, bdy='x'}\n[[steps]]\nkind='expect'\ndevice='d'\nevent='A.B'\nmatch.'/a'={equals=1, regx='x', typ='string'}",
+        );
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("unknown field `statsu`")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("unknown field `bdy`")), "{errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with("12:23 unknown field `regx`")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("12:33 unknown field `typ`")),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn type_errors_and_semantic_errors_are_reported_together() {
+        let errs = located(
+            "name = 'x'\n[[devices]]\nname = 'dut'\n[[steps]]\nkind = 'expect'\ndevice = 'ghost'\nevent = 'A.B'\ncount = 'two'\nnever = 'yes'\n",
+        );
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(errs[0].starts_with("6:10 unknown device `ghost`"), "{errs:#?}");
+        assert!(errs[1].starts_with("8:9 invalid type: string \"two\""), "{errs:#?}");
+        assert!(errs[2].starts_with("9:9 invalid type: string \"yes\""), "{errs:#?}");
+        // A wrong type in the head does not hide the steps' mistakes either.
+        let errs = located("name = 5\n[[steps]]\nkind = 'capture'\nvar = 'v'\npointer = '/a'\n");
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].starts_with("1:8 invalid type: integer `5`"), "{errs:#?}");
+        assert!(errs[1].contains("capture needs an earlier expect step"), "{errs:#?}");
+    }
+
+    #[test]
+    fn templates_naming_undeclared_regions_or_devices_are_located_at_the_template() {
+        let errs = located(
+            "name = 'x'\n[config]\n[[config.regions]]\nname = 'FE'\nlisten = '127.0.0.1:0'\n[[devices]]\nname = 'dut'\n[[steps]]\nkind = 'send'\ndevice = 'dut'\ndirective = 'System.SetEndpoint'\npayload = { endpoint = '{{region.EU.url}}',\n  other = 'x {{device.dtu.id}}', fine = '{{region.FE.url}} {{device.dut.id}}' }\n",
+        );
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(
+            errs[0].starts_with(
+                "12:25 `{{region.EU.url}}`: region `EU` is not declared in [[config.regions]] (declared: FE)"
+            ),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].starts_with("13:14 `{{device.dtu.id}}`: device `dtu` is not declared in [[devices]] (declared: dut); did you mean `dut`?"),
+            "{errs:#?}"
+        );
+        let errs =
+            located("name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='send'\ndevice='d'\nraw='{{region.EU.url}}'");
+        assert!(
+            errs[0].contains("region `EU` is not declared in [[config.regions]] (declared: none)"),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_capture_gets_a_did_you_mean() {
+        let errs = located(
+            "name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='expect'\ndevice='d'\nevent='A.B'\ncapture={firmware='/f'}\n[[steps]]\nkind='send'\ndevice='d'\nraw='v={{firmwre}}'\n[[steps]]\nkind='send'\ndevice='d'\nraw='{{zzz}}'",
+        );
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert_eq!(
+            errs[0],
+            "12:8 `{{firmwre}}` is used before any step captures it; did you mean `{{firmware}}`?"
+        );
+        assert_eq!(errs[1], "16:6 `{{zzz}}` is used before any step captures it");
+    }
+
+    #[test]
+    fn numeric_matchers_take_a_template_or_say_why_not() {
+        let text = "name='x'\n[[devices]]\nname='d'\n[[steps]]\nkind='expect'\ndevice='d'\nevent='A.B'\ncapture={n='/n'}\n[[steps]]\nkind='expect'\ndevice='d'\nevent='A.B'\nmatch.'/m'={min='{{n}}', max=10}";
+        let s = parse(text, "s.toml").unwrap();
+        let Action::Expect(e) = &s.steps[1].action else {
+            panic!()
+        };
+        assert_eq!(e.fields["/m"].min, Some(Bound::Template("n".into())));
+        assert_eq!(e.fields["/m"].max, Some(Bound::Number(10.0)));
+        let errs = located(&text.replace("min='{{n}}'", "min='{{n}} + 1'"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("13:17 a numeric bound is a number or exactly one `{{variable}}`, not \"{{n}} + 1\""),
+            "{errs:#?}"
+        );
+        let errs = located(&text.replace("min='{{n}}'", "min='{{m}}'"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("13:18 `{{m}}` is used before any step captures it; did you mean `{{n}}`?"),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn config_mistakes_are_located_too() {
+        let errs = located("name='x'\n[config]\nauth='sometimes'\nseeed=1\n[[steps]]\nkind='wait'\nduration='1s'");
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("3:6 [config]: unknown variant `sometimes`"),
+            "{errs:#?}"
+        );
+        assert!(errs[1].starts_with("4:1 [config]: unknown field `seeed`"), "{errs:#?}");
     }
 
     #[test]

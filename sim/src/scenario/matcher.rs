@@ -1,7 +1,7 @@
 //! Field matchers and the near-miss report: which journal entries came
 //! closest to an expectation, and what did not hold for each.
 
-use super::model::Matcher;
+use super::model::{Bound, Matcher};
 use super::template::{Vars, toml_to_json};
 use crate::journal::Entry;
 use serde::Serialize;
@@ -65,17 +65,42 @@ pub fn check_field(pointer: &str, m: &Matcher, actual: Option<&Value>, vars: &Va
         }
     }
     let number = actual.and_then(Value::as_f64);
-    if let Some(min) = m.min {
-        if !number.is_some_and(|n| n >= min) {
-            miss("min", format!(">= {min}"));
-        }
-    }
-    if let Some(max) = m.max {
-        if !number.is_some_and(|n| n <= max) {
-            miss("max", format!("<= {max}"));
+    for (test, bound) in [("min", &m.min), ("max", &m.max)] {
+        let Some(bound) = bound else { continue };
+        let (op, holds): (&str, fn(f64, f64) -> bool) = if test == "min" {
+            (">=", |n, b| n >= b)
+        } else {
+            ("<=", |n, b| n <= b)
+        };
+        match resolve(bound, vars) {
+            Ok(b) => {
+                if !number.is_some_and(|n| holds(n, b)) {
+                    miss(test, format!("{op} {b}"));
+                }
+            }
+            Err(why) => miss(test, why),
         }
     }
     misses
+}
+
+/// The number a bound stands for; why not, when its variable holds none.
+fn resolve(bound: &Bound, vars: &Vars) -> Result<f64, String> {
+    match bound {
+        Bound::Number(n) => Ok(*n),
+        Bound::Template(name) => {
+            let value = vars.values.get(name);
+            let number = value.and_then(|v| match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            });
+            number.ok_or_else(|| match value {
+                Some(v) => format!("a number in {{{{{name}}}}}, which holds {v}"),
+                None => format!("a number in {{{{{name}}}}}, which is not set"),
+            })
+        }
+    }
 }
 
 fn type_is(v: &Value, kind: &str) -> bool {
@@ -271,10 +296,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn numeric_bounds_can_come_from_variables() {
+        let mut v = Vars::default();
+        v.set("n", json!(5));
+        v.set("s", json!("7"));
+        v.set("x", json!("abc"));
+        let min = |name: &str| Matcher {
+            min: Some(Bound::Template(name.into())),
+            ..Default::default()
+        };
+        assert!(check_field("/a", &min("n"), Some(&json!(6)), &v).is_empty());
+        let miss = check_field("/a", &min("s"), Some(&json!(6)), &v);
+        assert_eq!(miss[0].expected, ">= 7", "a string holding a number counts");
+        let miss = check_field("/a", &min("x"), Some(&json!(6)), &v);
+        assert_eq!(miss[0].expected, "a number in {{x}}, which holds \"abc\"");
+        let miss = check_field("/a", &min("unset"), Some(&json!(6)), &v);
+        assert_eq!(miss[0].expected, "a number in {{unset}}, which is not set");
+    }
+
     proptest! {
         #[test]
         fn range_matcher_agrees_with_comparison(n in -1e6f64..1e6, lo in -1e6f64..1e6, hi in -1e6f64..1e6) {
-            let matcher = Matcher { min: Some(lo), max: Some(hi), ..Default::default() };
+            let matcher = Matcher { min: Some(Bound::Number(lo)), max: Some(Bound::Number(hi)), ..Default::default() };
             let ok = check_field("/n", &matcher, Some(&json!(n)), &Vars::default()).is_empty();
             prop_assert_eq!(ok, n >= lo && n <= hi);
         }

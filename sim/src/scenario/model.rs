@@ -66,9 +66,22 @@ impl Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
+/// The longest duration a scenario (or a fault rule's window) may give:
+/// longer is surely a mistake, and deadlines computed from it stay far
+/// from overflowing.
+pub const MAX_DUR: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Dur, D::Error> {
-        crate::duration::deserialize(de).map(Dur)
+        let d = crate::duration::deserialize(de)?;
+        if d > MAX_DUR {
+            return Err(serde::de::Error::custom(format!(
+                "duration {} is too long: at most {} (30 days)",
+                crate::duration::format(d),
+                crate::duration::format(MAX_DUR)
+            )));
+        }
+        Ok(Dur(d))
     }
 }
 
@@ -82,6 +95,11 @@ pub struct Step {
     /// Byte span of the step table, for errors found later.
     pub span: std::ops::Range<usize>,
     pub action: Action,
+    /// Every `{{name}}` in its templated values, with the byte offset of each.
+    pub templates: Vec<(String, usize)>,
+    /// It had a mistake `load` reported and worked around (a key taken
+    /// out): checks of how its keys fit together are skipped.
+    pub damaged: bool,
 }
 
 /// What a step does.
@@ -147,6 +165,11 @@ pub struct AwaitConnect {
     /// Only a downchannel on this region's listener counts.
     #[serde(default)]
     pub region: Option<String>,
+    /// Also wait until the device's SynchronizeState on that connection was
+    /// accepted (2xx); the step then claims it. Without it the step passes
+    /// as soon as the downchannel opens, before SynchronizeState.
+    #[serde(default)]
+    pub synchronized: bool,
 }
 
 /// Push a directive to a device.
@@ -200,9 +223,48 @@ pub struct Matcher {
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
     #[serde(default)]
-    pub min: Option<f64>,
+    pub min: Option<Bound>,
     #[serde(default)]
-    pub max: Option<f64>,
+    pub max: Option<Bound>,
+}
+
+/// A bound of `min` / `max`: a number, or a string that is exactly one
+/// `{{var}}`, whose value (a number, or a string holding one) is used when
+/// the matcher runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bound {
+    Number(f64),
+    Template(String),
+}
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Bound, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Bound;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a string that is exactly one `{{variable}}`")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(Bound::Number(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Bound, E> {
+                Ok(Bound::Number(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bound, E> {
+                match super::template::names(v).as_slice() {
+                    [name] if v.trim() == format!("{{{{{name}}}}}") => Ok(Bound::Template(name.clone())),
+                    _ => Err(E::custom(format!(
+                        "a numeric bound is a number or exactly one `{{{{variable}}}}`, not {v:?}"
+                    ))),
+                }
+            }
+        }
+        de.deserialize_any(Visitor)
+    }
 }
 
 /// Wait for an event (or request) from a device.

@@ -61,6 +61,23 @@ pub struct ScenarioResult {
 type Progress = Arc<dyn Fn(&StepResult) + std::marker::Send + Sync>;
 type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ()>> + std::marker::Send + 'a>>;
 
+/// What a passed leaf step produced.
+struct Done {
+    /// Journal entries it produced or matched.
+    ids: Vec<u64>,
+    /// The cut-off for `after = <its id>`, when it is not "the journal when
+    /// the step was decided": a `send` or `fault` cuts just before it acted,
+    /// so a fast device's answer is never skipped; an `expect` at its match;
+    /// an `await_connect` at the downchannel's opening.
+    mark: Option<u64>,
+}
+
+impl Done {
+    fn ids(ids: Vec<u64>) -> Done {
+        Done { ids, mark: None }
+    }
+}
+
 struct Shared {
     vars: Vars,
     last_match: Option<Arc<Entry>>,
@@ -69,10 +86,13 @@ struct Shared {
 
     /// Fault rules this run installed; removed when it ends.
     faults: Vec<String>,
-    /// The journal's newest id when each step with an `id` finished (for `after`).
+    /// Per step `id`, the journal position `after = <id>` cuts at (see `Done::mark`).
     marks: HashMap<String, u64>,
     /// Per device, the connection its latest `await_connect` saw.
     connections: HashMap<String, u64>,
+    /// Per device, the downchannel opening its latest `await_connect` saw:
+    /// the next one needs a newer connection.
+    opened: HashMap<String, u64>,
     results: Vec<StepResult>,
 }
 
@@ -120,6 +140,7 @@ pub async fn run(state: Arc<State>, scenario: &Scenario, since: u64, progress: P
             faults: Vec::new(),
             marks: HashMap::new(),
             connections: HashMap::new(),
+            opened: HashMap::new(),
             results: Vec::new(),
         }),
         progress,
@@ -180,13 +201,15 @@ impl Runner {
             let begun = clock::now();
             let start_id = self.state.journal.latest();
             let outcome = match &step.action {
-                Action::Repeat(r, inner) => self.repeat(r, inner, &path, start_id).await,
-                Action::Parallel(inner) => self.parallel(inner, &path).await,
+                Action::Repeat(r, inner) => self.repeat(r, inner, &path, start_id).await.map(Done::ids),
+                Action::Parallel(inner) => self.parallel(inner, &path).await.map(Done::ids),
                 other => self.leaf(other, step.id.as_deref()).await,
             };
-            let (passed, ids, failure) = match outcome {
-                Ok(ids) => (true, ids, None),
-                Err(f) => (false, f.ids, Some(f.text)),
+            // Taken as soon as the outcome is known, before any bookkeeping.
+            let decided = self.state.journal.latest();
+            let (passed, ids, mark, failure) = match outcome {
+                Ok(done) => (true, done.ids, done.mark.unwrap_or(decided), None),
+                Err(f) => (false, f.ids, decided, Some(f.text)),
             };
             let result = StepResult {
                 path,
@@ -201,7 +224,7 @@ impl Runner {
             (self.progress)(&result);
             let mut shared = self.shared();
             if let Some(id) = &step.id {
-                shared.marks.insert(id.clone(), self.state.journal.latest());
+                shared.marks.insert(id.clone(), mark);
             }
             shared.results.push(result);
             drop(shared);
@@ -211,6 +234,9 @@ impl Runner {
 
     fn label(&self, action: &Action) -> String {
         match action {
+            Action::AwaitConnect(a) if a.synchronized => {
+                format!("{} connects and synchronizes", a.device.get_ref())
+            }
             Action::AwaitConnect(a) => format!("{} connects", a.device.get_ref()),
             Action::Send(s) => {
                 let what = s.directive.as_ref().map(|d| d.get_ref().clone()).unwrap_or_else(|| {
@@ -245,22 +271,22 @@ impl Runner {
         }
     }
 
-    async fn leaf(&self, action: &Action, id: Option<&str>) -> Result<Vec<u64>, Failed> {
+    async fn leaf(&self, action: &Action, id: Option<&str>) -> Result<Done, Failed> {
         match action {
             Action::AwaitConnect(a) => self.await_connect(a).await,
             Action::Send(s) => self.send(s).await,
             Action::Expect(e) => self.expect(e, id).await,
-            Action::Capture(c) => self.capture(c),
+            Action::Capture(c) => self.capture(c).map(Done::ids),
             Action::Wait(w) => {
                 tokio::time::sleep(w.duration.0).await;
-                Ok(Vec::new())
+                Ok(Done::ids(Vec::new()))
             }
-            Action::ExpectConformance(c) => self.conformance(c).await,
+            Action::ExpectConformance(c) => self.conformance(c).await.map(Done::ids),
             Action::Fault(f) => self.fault(f, id),
             Action::ClearFault(c) => {
                 let fault = c.fault.get_ref();
                 if self.state.faults.remove(fault) {
-                    Ok(Vec::new())
+                    Ok(Done::ids(Vec::new()))
                 } else {
                     Err(failed(format!("no fault rule {fault:?} to clear")))
                 }
@@ -299,24 +325,39 @@ impl Runner {
         }
     }
 
-    async fn await_connect(&self, a: &AwaitConnect) -> Result<Vec<u64>, Failed> {
+    async fn await_connect(&self, a: &AwaitConnect) -> Result<Done, Failed> {
         let device = self.device(a.device.get_ref());
-        let deadline = clock::now() + a.within.map_or(DEFAULT_WITHIN, |d| d.0);
-        let first = self.shared().awaited.insert(device.clone());
+        let deadline = deadline_in(a.within.map_or(DEFAULT_WITHIN, |d| d.0));
+        let (first, floor) = {
+            let mut shared = self.shared();
+            let first = shared.awaited.insert(device.clone());
+            (first, shared.opened.get(&device).copied().unwrap_or(0))
+        };
         let region_ok = |e: &Entry| {
             a.region
                 .as_ref()
                 .is_none_or(|r| e.body["region"].as_str() == Some(r.as_str()))
         };
+        // With `synchronized`, an opening counts once its connection's SynchronizeState was accepted.
+        let ready = |open: &Entry| -> Option<Vec<u64>> {
+            if !a.synchronized {
+                return Some(vec![open.id]);
+            }
+            let sync = self.synchronized_on(&device, open)?;
+            Some(vec![open.id, sync])
+        };
         let found = self
             .until(deadline, || {
-                let opened = self
-                    .fresh(&device)
-                    .into_iter()
-                    .find(|e| e.kind == Kind::Response && e.summary == "200 downchannel open" && region_ok(e));
-                if let Some(e) = opened {
-                    self.state.scenarios.claim(e.id);
-                    return Some(vec![e.id]);
+                // The newest opening after the one the previous await_connect saw: the
+                // device's current connection, even if it reconnected more than once.
+                let fresh = self.fresh(&device);
+                let opened = fresh
+                    .iter()
+                    .rev()
+                    .filter(|e| e.id > floor && is_opening(e) && region_ok(e))
+                    .find_map(|e| ready(e));
+                if let Some(ids) = opened {
+                    return Some(ids);
                 }
                 // Already connected before the scenario began: that counts the first time.
                 let connected = first
@@ -326,31 +367,65 @@ impl Runner {
                                 .as_deref()
                                 .is_none_or(|r| d.lock().region.as_deref() == Some(r))
                     });
-                // Its journal entry is written just after the link opens: wait for it, and
-                // claim it so a later await_connect needs a new connection.
+                // Its journal entry is written just after the link opens: wait for it.
                 let entry = connected.then(|| self.connection_entry(&device)).flatten()?;
-                self.state.scenarios.claim(entry);
-                Some(vec![entry])
+                ready(&entry)
             })
             .await;
         let where_ = a.region.as_ref().map(|r| format!(" in region {r}")).unwrap_or_default();
-        let ids = found.ok_or_else(|| failed(format!("{device} did not open a downchannel{where_} in time")))?;
-        if let Some(conn) = ids
-            .first()
-            .and_then(|id| self.state.journal.get(*id))
-            .and_then(|e| e.connection)
-        {
-            self.shared().connections.insert(device, conn);
+        let Some(ids) = found else {
+            let what = if a.synchronized { " and synchronize" } else { "" };
+            return Err(failed(format!(
+                "{device} did not open a downchannel{where_}{what} in time"
+            )));
+        };
+        // Claim what it used, so a later step needs a new connection (and a new SynchronizeState).
+        ids.iter()
+            .for_each(|id| self.state.scenarios.claim(*id, &self.state.journal));
+        let open = ids[0];
+        let mut shared = self.shared();
+        shared.opened.insert(device.clone(), open);
+        if let Some(conn) = self.state.journal.get(open).and_then(|e| e.connection) {
+            shared.connections.insert(device, conn);
         }
-        Ok(ids)
+        Ok(Done { ids, mark: Some(open) })
     }
 
-    fn fault(&self, f: &FaultStep, id: Option<&str>) -> Result<Vec<u64>, Failed> {
+    /// The device's accepted SynchronizeState (its journal id) on the connection `open` opened.
+    fn synchronized_on(&self, device: &str, open: &Entry) -> Option<u64> {
+        let conn = open.connection?;
+        let q = Query {
+            device: Some(device.to_string()),
+            since: Some(open.id),
+            limit: Some(usize::MAX),
+            face: None,
+        };
+        let entries = self.state.journal.query(&q);
+        let on_conn = || entries.iter().filter(|e| e.connection == Some(conn));
+        on_conn()
+            .filter(|e| e.kind == Kind::Request && e.summary == "System.SynchronizeState")
+            .find(|sync| {
+                on_conn().any(|r| {
+                    r.id > sync.id
+                        && r.kind == Kind::Response
+                        && r.stream == sync.stream
+                        && r.body["status"].as_u64().is_some_and(|s| (200..300).contains(&s))
+                })
+            })
+            .map(|e| e.id)
+    }
+
+    fn fault(&self, f: &FaultStep, id: Option<&str>) -> Result<Done, Failed> {
         let device = f.device.as_ref().map(|d| self.device(d.get_ref()));
+        // `after = <this id>` sees everything from just before the fault took effect.
+        let before = self.state.journal.latest();
         if f.now {
             let device: Arc<str> = device.unwrap_or_default().into();
             let id = crate::avs::fault::apply_now(&self.state, &device, &f.then).map_err(failed)?;
-            return Ok(vec![id]);
+            return Ok(Done {
+                ids: vec![id],
+                mark: Some(before),
+            });
         }
         let mut when = f.when.clone();
         if when.device.is_none() {
@@ -371,27 +446,28 @@ impl Runner {
                 state.faults.remove(&installed);
             });
         }
-        Ok(Vec::new())
+        Ok(Done {
+            ids: Vec::new(),
+            mark: Some(before),
+        })
     }
 
-    /// The journal id of the device's current downchannel opening.
-    fn connection_entry(&self, device: &str) -> Option<u64> {
+    /// The journal entry of the device's current downchannel opening. The
+    /// device counts as connected a moment before that entry is written:
+    /// until it is, the newest opening is the previous connection's, and
+    /// that one must not be taken for it.
+    fn connection_entry(&self, device: &str) -> Option<Arc<Entry>> {
+        let current = self.state.devices.get(device)?.connection()?.id;
         let q = Query {
             device: Some(device.to_string()),
             limit: Some(usize::MAX),
             ..Default::default()
         };
-        let opened = self
-            .state
-            .journal
-            .query(&q)
-            .into_iter()
-            .rev()
-            .find(|e| e.summary == "200 downchannel open");
-        opened.map(|e| e.id)
+        let newest = self.state.journal.query(&q).into_iter().rev().find(|e| is_opening(e))?;
+        (newest.connection == Some(current)).then_some(newest)
     }
 
-    async fn send(&self, s: &Send) -> Result<Vec<u64>, Failed> {
+    async fn send(&self, s: &Send) -> Result<Done, Failed> {
         let device_id = self.device(s.device.get_ref());
         let mut request = {
             let vars = &self.shared().vars;
@@ -420,28 +496,31 @@ impl Runner {
         let push = crate::avs::directive::from_request(&request).map_err(|e| failed(e.to_string()))?;
         // A device still starting gets the default window to open its downchannel.
         let connected = self
-            .until(clock::now() + DEFAULT_WITHIN, || {
+            .until(deadline_in(DEFAULT_WITHIN), || {
                 self.state.devices.get(&device_id).filter(|d| d.connected())
             })
             .await;
         let device = connected.ok_or_else(|| failed(format!("{device_id} has no open downchannel to send to")))?;
+        // The cut-off of `after = <this id>`: just before the directive can be written.
         let before = self.state.journal.latest();
         device.push(push).map_err(|e| failed(e.to_string()))?;
         // Sent means written to the downchannel: wait for its journal entry.
         let written = self
-            .until(clock::now() + DEFAULT_WITHIN, || {
+            .until(deadline_in(DEFAULT_WITHIN), || {
                 self.fresh(&device_id)
                     .into_iter()
                     .find(|e| e.kind == Kind::Directive && e.id > before)
                     .map(|e| e.id)
             })
             .await;
-        written
-            .map(|id| vec![id])
-            .ok_or_else(|| failed(format!("the directive was not written to {device_id}")))
+        let id = written.ok_or_else(|| failed(format!("the directive was not written to {device_id}")))?;
+        Ok(Done {
+            ids: vec![id],
+            mark: Some(before),
+        })
     }
 
-    async fn expect(&self, e: &Expect, id: Option<&str>) -> Result<Vec<u64>, Failed> {
+    async fn expect(&self, e: &Expect, id: Option<&str>) -> Result<Done, Failed> {
         let want = Want {
             device: self.device(e.device.get_ref()),
             event: e.event.clone(),
@@ -449,7 +528,7 @@ impl Runner {
             fields: e.fields.clone(),
         };
         let window = e.within.map_or(DEFAULT_WITHIN, |d| d.0);
-        let deadline = clock::now() + window;
+        let deadline = deadline_in(window);
         let floor = e
             .after
             .as_ref()
@@ -470,7 +549,7 @@ impl Runner {
             tokio::time::sleep_until(deadline).await;
             let hits = matching();
             return match hits.first() {
-                None => Ok(Vec::new()),
+                None => Ok(Done::ids(Vec::new())),
                 Some(hit) => Err(Failed {
                     text: format!(
                         "expected no {} within {}, but journal #{} arrived",
@@ -535,9 +614,12 @@ impl Runner {
         };
         let mut shared = self.shared();
         for h in &hits {
-            self.state.scenarios.claim(h.id);
+            self.state.scenarios.claim(h.id, &self.state.journal);
         }
-        let first = hits[0].clone();
+        // `count = 0` passed with nothing to capture from (check refuses captures with it).
+        let Some(first) = hits.first().cloned() else {
+            return Ok(Done::ids(Vec::new()));
+        };
         for (var, pointer) in &e.capture {
             let value = first
                 .body
@@ -549,8 +631,13 @@ impl Runner {
         if let Some(id) = id {
             shared.by_id.insert(id.to_string(), first.clone());
         }
+        // `after = <this id>`: what arrived after the match (after the window with `count`).
+        let mark = if e.count.is_some() { None } else { Some(first.id) };
         shared.last_match = Some(first);
-        Ok(hits.iter().map(|h| h.id).collect())
+        Ok(Done {
+            ids: hits.iter().map(|h| h.id).collect(),
+            mark,
+        })
     }
 
     fn capture(&self, c: &Capture) -> Result<Vec<u64>, Failed> {
@@ -623,7 +710,7 @@ impl Runner {
     async fn conformance(&self, c: &ExpectConformance) -> Result<Vec<u64>, Failed> {
         let device_id = self.device(c.device.get_ref());
         let want = c.verdict.as_ref().map_or("pass", |v| v.get_ref().as_str()).to_string();
-        let deadline = clock::now() + c.within.map_or(DEFAULT_WITHIN, |d| d.0);
+        let deadline = deadline_in(c.within.map_or(DEFAULT_WITHIN, |d| d.0));
         let limit = clock::as_ms(self.state.config.conformance.activity_interval);
         let verdict = || {
             let device = self.state.devices.get(&device_id)?;
@@ -657,10 +744,24 @@ impl Runner {
             }
             // Verdicts change with journal entries or with time (deadlines): wake on either.
             let mut changes = self.state.journal.subscribe();
-            let tick = (clock::now() + Duration::from_millis(200)).min(deadline);
+            let tick = deadline_in(Duration::from_millis(200)).min(deadline);
             let _ = tokio::time::timeout_at(tick, changes.changed()).await;
         }
     }
+}
+
+/// `d` from now; a duration too long to add (scenario durations are
+/// bounded well below that) waits as long as `MAX_DUR`.
+fn deadline_in(d: Duration) -> Instant {
+    let now = clock::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(super::model::MAX_DUR))
+        .unwrap_or(now)
+}
+
+/// The journal entry of a downchannel opening.
+fn is_opening(e: &Entry) -> bool {
+    e.kind == Kind::Response && e.summary == "200 downchannel open"
 }
 
 /// Values of a JSON report for many scenarios.
@@ -737,6 +838,102 @@ mod tests {
         assert!(f.contains("closest: journal #1 System.SoftwareInfo"), "{f}");
         assert!(f.contains("regex: expected /^[1-9]/, got \"0\""), "{f}");
         assert_eq!(r.steps[0].journal_ids, vec![1]);
+    }
+
+    /// `count = 0` is "none in the window", and passes without a match to keep.
+    #[tokio::test(start_paused = true)]
+    async fn count_zero_passes_on_silence() {
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='expect'\ndevice='dut'\nevent='A.B'\ncount=0\nwithin='1s'"
+        ));
+        let r = run(state(), &s, 0, quiet()).await;
+        assert!(r.passed, "{r:#?}");
+    }
+
+    /// A duration too long for the clock waits the longest a scenario may.
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_never_overflow() {
+        let far = deadline_in(Duration::MAX);
+        assert!(far > clock::now());
+    }
+
+    /// `min = "{{var}}"`: the bound comes from a capture when the matcher runs.
+    #[tokio::test(start_paused = true)]
+    async fn numeric_bounds_from_captures() {
+        let st = state();
+        let report = |secs: u64| {
+            Record::new(Face::Avs, Kind::Request, "System.UserInactivityReport")
+                .device("d1")
+                .body(json!({"event": {"payload": {"inactiveTimeInSeconds": secs}}}))
+        };
+        st.journal.record(report(4));
+        st.journal.record(report(3));
+        st.journal.record(report(9));
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='expect'\ndevice='dut'\nevent='System.UserInactivityReport'\ncapture={{first='/event/payload/inactiveTimeInSeconds'}}\n\
+             [[steps]]\nkind='expect'\ndevice='dut'\nevent='System.UserInactivityReport'\nwithin='1s'\n\
+             match.'/event/payload/inactiveTimeInSeconds'={{min='{{{{first}}}}'}}"
+        ));
+        let r = run(st, &s, 0, quiet()).await;
+        assert!(r.passed, "{r:#?}");
+        assert_eq!(r.steps[1].journal_ids, vec![3], "3 < 4 does not match; 9 does");
+    }
+
+    /// What arrives while a step's outcome is being reported (progress,
+    /// journaling) is after that step: `after` cuts when it was decided.
+    #[tokio::test(start_paused = true)]
+    async fn after_cuts_before_the_steps_bookkeeping() {
+        let st = state();
+        let journal = st.journal.clone();
+        let progress: Progress = Arc::new(move |r: &StepResult| {
+            if r.path == "1" {
+                journal.record(
+                    Record::new(Face::Avs, Kind::Request, "A.B")
+                        .device("d1")
+                        .body(json!({})),
+                );
+            }
+        });
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='wait'\nid='w'\nduration='1s'\n\
+             [[steps]]\nkind='expect'\ndevice='dut'\nevent='A.B'\nafter='w'\nwithin='1s'"
+        ));
+        let r = run(st, &s, 0, progress).await;
+        assert!(r.passed, "{r:#?}");
+        assert_eq!(r.steps[1].journal_ids, vec![1]);
+    }
+
+    /// `await_connect` takes the device's newest connection, and the next
+    /// `await_connect` needs one newer still.
+    #[tokio::test(start_paused = true)]
+    async fn await_connect_takes_the_newest_opening_and_the_next_needs_a_newer_one() {
+        let st = state();
+        let open = |conn: u64| {
+            Record::new(Face::Avs, Kind::Response, "200 downchannel open")
+                .device("d1")
+                .connection(conn)
+                .body(json!({"status": 200}))
+        };
+        st.journal.record(open(1));
+        st.journal.record(open(2));
+        st.journal.record(
+            Record::new(Face::Avs, Kind::Request, "System.SynchronizeState")
+                .device("d1")
+                .connection(1)
+                .body(json!({})),
+        );
+        let s = scenario(&format!(
+            "{HEAD}[[steps]]\nkind='await_connect'\ndevice='dut'\n\
+             [[steps]]\nkind='expect'\ndevice='dut'\nevent='System.SynchronizeState'\nsame_connection=true\nnever=true\nwithin='1s'\n\
+             [[steps]]\nkind='await_connect'\ndevice='dut'\nwithin='1s'"
+        ));
+        let r = run(st, &s, 0, quiet()).await;
+        assert_eq!(r.steps[0].journal_ids, vec![2], "the newest connection");
+        assert!(
+            r.steps[1].passed,
+            "the old connection's SynchronizeState is not this one's: {r:#?}"
+        );
+        assert!(!r.steps[2].passed, "no newer connection opened");
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,12 +9,66 @@ use crate::state::State;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Finished runs kept for the control API.
 const KEPT_RUNS: usize = 200;
+/// Claims kept at most, whatever the journal's size: beyond it the oldest
+/// are forgotten (an entry that old is matched again only by a run that
+/// began before it and is still waiting).
+pub const MAX_CLAIMS: usize = 100_000;
+
+/// Journal entries some expectation has matched, bounded twice: claims of
+/// entries the journal no longer holds are dropped (nothing can match
+/// those again), and at most `cap` are kept, the oldest going first.
+#[derive(Debug)]
+pub struct Claims {
+    ids: BTreeSet<u64>,
+    cap: usize,
+}
+
+impl Default for Claims {
+    fn default() -> Claims {
+        Claims::new(MAX_CLAIMS)
+    }
+}
+
+impl Claims {
+    pub fn new(cap: usize) -> Claims {
+        Claims {
+            ids: BTreeSet::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Claim `id`; `oldest` is the oldest id the journal still holds.
+    pub fn claim(&mut self, id: u64, oldest: u64) {
+        if id < oldest {
+            return;
+        }
+        self.ids.insert(id);
+        if self.ids.first().is_some_and(|first| *first < oldest) {
+            self.ids = self.ids.split_off(&oldest);
+        }
+        while self.ids.len() > self.cap {
+            self.ids.pop_first();
+        }
+    }
+
+    pub fn contains(&self, id: u64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
 
 /// One run of one scenario.
 #[derive(Debug, Serialize)]
@@ -41,7 +95,7 @@ pub struct Service {
     active: Mutex<HashSet<usize>>,
     next_id: AtomicU64,
     /// Journal entries some expectation has matched already.
-    claimed: Mutex<HashSet<u64>>,
+    claimed: Mutex<Claims>,
 }
 
 impl Service {
@@ -53,13 +107,20 @@ impl Service {
         }
     }
 
-    /// Mark a journal entry as matched by an expectation.
-    pub fn claim(&self, id: u64) {
-        self.claimed.lock().insert(id);
+    /// Mark a journal entry of `journal` as matched by an expectation.
+    pub fn claim(&self, id: u64, journal: &crate::journal::Journal) {
+        // Ids are given out one by one from 1 and evicted oldest first.
+        let oldest = journal.evicted().saturating_add(1);
+        self.claimed.lock().claim(id, oldest);
     }
 
     pub fn is_claimed(&self, id: u64) -> bool {
-        self.claimed.lock().contains(&id)
+        self.claimed.lock().contains(id)
+    }
+
+    /// How many claims are held (for tests of the bound).
+    pub fn claims(&self) -> usize {
+        self.claimed.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -199,5 +260,39 @@ impl Service {
                 _ = state.shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Face, Journal, Kind};
+
+    #[test]
+    fn claims_of_evicted_entries_are_dropped() {
+        let journal = Journal::new(10);
+        let service = Service::new(Vec::new());
+        for _ in 0..1000 {
+            let id = journal.record(Record::new(Face::Avs, Kind::Request, "A.B"));
+            service.claim(id, &journal);
+        }
+        assert_eq!(service.claims(), 10, "only the journal's ten entries can be claimed");
+        assert!(service.is_claimed(1000) && service.is_claimed(991));
+        assert!(!service.is_claimed(990));
+    }
+
+    #[test]
+    fn claims_are_capped_oldest_first() {
+        let mut claims = Claims::new(3);
+        for id in 1..=5 {
+            claims.claim(id, 1);
+        }
+        assert_eq!(claims.len(), 3);
+        assert!(!claims.contains(2) && claims.contains(3) && claims.contains(5));
+        claims.claim(2, 1);
+        assert!(!claims.contains(2), "older than everything kept: forgotten at once");
+        claims.claim(9, 6);
+        assert_eq!(claims.len(), 1, "below the journal's oldest entry: dropped");
+        assert!(Claims::default().is_empty());
     }
 }
