@@ -18,6 +18,24 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
+/// `d` from now. A duration too long for the clock (numbers from outside
+/// are bounded well below it) gives a deadline a year away instead of a panic.
+pub fn deadline_in(d: Duration) -> Instant {
+    let now = now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// Sleep until `deadline`, or forever when there is none: a `select!`
+/// branch that is disabled by leaving its deadline unset.
+pub async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Milliseconds since the process first asked for the time: a compact,
 /// monotonic stamp that fits in an atomic (used for per-connection activity).
 pub fn mono_ms() -> u64 {

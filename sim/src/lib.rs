@@ -3,6 +3,7 @@
 //! # Layout
 //! - `cli`, `config`, `config_env`: the command line and the one config model.
 //! - `server`: listeners, TLS/ALPN and h2c detection, drain; `spawn` for tests.
+//! - `health`: whether each listener is accepting (`/healthz`).
 //! - `tls`: the generated CA and server certificate.
 //! - `avs`: the device face (downchannel, events, System rules, conformance,
 //!   the HTTP/2 connection loop and its frame filter).
@@ -31,6 +32,7 @@ pub mod control;
 pub mod device;
 pub mod duration;
 pub mod faults;
+pub mod health;
 pub mod journal;
 pub mod lwa;
 pub mod public;

@@ -55,7 +55,7 @@ pub struct State {
     /// Installed fault rules.
     pub faults: crate::faults::Faults,
     /// Whether each listener's accept loop runs (`/healthz`).
-    pub listener_health: Arc<crate::server::ListenerHealth>,
+    pub listener_health: Arc<crate::health::ListenerHealth>,
 }
 
 impl State {

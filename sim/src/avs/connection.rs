@@ -66,6 +66,8 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection accepted on `listener` from `peer`, with the socket
+    /// shaping its connection-level faults set up at accept.
     pub fn new(
         listener: ListenerInfo,
         peer: SocketAddr,
@@ -222,6 +224,7 @@ pub struct CloseGuard {
 }
 
 impl CloseGuard {
+    /// A guard that journals `conn`'s close when dropped, unless already journaled.
     pub fn new(state: &Arc<State>, conn: &Arc<Connection>) -> CloseGuard {
         CloseGuard {
             state: state.clone(),

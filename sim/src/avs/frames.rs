@@ -1,10 +1,17 @@
-//! Watches the HTTP/2 frames a client sends, without touching them.
+//! The HTTP/2 frame layer under `h2`: what `h2` cannot do or does not show.
 //!
-//! The `h2` crate answers PING frames itself and does not surface them, but
-//! a PING frame counts as connection activity for AVS (reference avs.md §7).
-//! So the connection's read side passes through this wrapper, which parses
-//! only frame headers (9 bytes each, payloads skipped) and reports client
-//! PINGs. Later fault rules can hook in at the same place.
+//! - **Watching**: `h2` answers PING frames itself and does not surface them,
+//!   but a PING frame counts as connection activity for AVS (reference
+//!   avs.md §7), so client frame headers are parsed (payloads skipped) and
+//!   PINGs reported.
+//! - **Hiding**: a `stop_ping_acks` fault hides client PINGs from `h2`, and
+//!   the client's ACK of an injected SETTINGS is hidden (`h2` never sent it).
+//! - **Injecting**: frames `h2` has no API for (a SETTINGS change, a GOAWAY
+//!   with a chosen last-stream-id) are written between `h2`'s own frames.
+//! - **Closing in order** after an injected GOAWAY (`GOAWAY_LINGER`).
+//!
+//! The read side works in place on the caller's buffer and never hands back
+//! more than it read (see `ReadFilter`).
 
 use futures::task::AtomicWaker;
 use parking_lot::Mutex;
@@ -53,6 +60,7 @@ impl FrameTracker {
         }
     }
 
+    /// A tracker for a client's bytes, which start with the connection preface.
     pub fn new() -> FrameTracker {
         FrameTracker {
             preface_left: PREFACE_LEN,

@@ -68,7 +68,7 @@ where
     let grace = state.config.avs.drain_grace;
     let mut drain_deadline: Option<crate::clock::Instant> = None;
     let age = state.config.avs.max_connection_age;
-    let mut age_deadline = (!age.is_zero()).then(|| later(age));
+    let mut age_deadline = (!age.is_zero()).then(|| crate::clock::deadline_in(age));
     let close_note = loop {
         tokio::select! {
             accepted = h2.accept() => match accepted {
@@ -88,7 +88,7 @@ where
                 None => break conn.end_note(),
             },
             _ = conn.closing.cancelled(), if drain_deadline.is_none() => {
-                drain_deadline = Some(later(grace));
+                drain_deadline = Some(crate::clock::deadline_in(grace));
                 let reason = conn.close_reason().unwrap_or(CloseReason::Shutdown);
                 let abrupt = match reason {
                     CloseReason::Fault { graceful: false, code } => Some(h2::Reason::from(code)),
@@ -99,23 +99,23 @@ where
                     // `Connection::close` queued the GOAWAY (and woke this task).
                     // The frame filter then closes in order (see `frames::GOAWAY_LINGER`).
                     Some(_) => {
-                        drain_deadline = Some(later(grace.max(crate::avs::frames::GOAWAY_LINGER * 2)));
+                        drain_deadline = Some(crate::clock::deadline_in(grace.max(crate::avs::frames::GOAWAY_LINGER * 2)));
                     }
                     None => h2.graceful_shutdown(),
                 }
                 let code = abrupt.map_or("NO_ERROR".to_string(), |r| format!("{r:?}"));
                 conn.journal(&state, Record::new(Face::Avs, Kind::Goaway, format!("GOAWAY {code}: {why}")));
             }
-            _ = sleep_until(age_deadline), if drain_deadline.is_none() => {
+            _ = crate::clock::sleep_until(age_deadline), if drain_deadline.is_none() => {
                 conn.close(CloseReason::Age);
                 age_deadline = None;
             }
             _ = state.shutdown.cancelled(), if drain_deadline.is_none() && !conn.closing.is_cancelled() => {
                 conn.close(CloseReason::Shutdown);
             }
-            _ = sleep_until(drain_deadline) => {
+            _ = crate::clock::sleep_until(drain_deadline) => {
                 h2.abrupt_shutdown(h2::Reason::NO_ERROR);
-                drain_deadline = Some(later(grace));
+                drain_deadline = Some(crate::clock::deadline_in(grace));
             }
         }
     };
@@ -167,21 +167,6 @@ fn refuse(state: &State, conn: &Connection, req: &Request<h2::RecvStream>, respo
     )
     .stream(respond.stream_id().as_u32());
     conn.journal(state, record);
-}
-
-/// `d` from now, saturating far in the future instead of overflowing.
-fn later(d: std::time::Duration) -> crate::clock::Instant {
-    let now = crate::clock::now();
-    now.checked_add(d)
-        .or_else(|| now.checked_add(std::time::Duration::from_secs(365 * 24 * 3600)))
-        .unwrap_or(now)
-}
-
-async fn sleep_until(deadline: Option<crate::clock::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Dispatch one stream by path.

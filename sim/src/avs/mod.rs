@@ -5,7 +5,9 @@
 //! - `multipart`, `event`: the framing and the event body (pure).
 //! - `system`, `conformance`: the System interface's rules, per device.
 //! - `devices`, `connection`: who is connected where, and their queues.
-//! - `frames`: watches client frames for PINGs (activity).
+//! - `frames`: the frame layer under `h2`: PINGs seen (activity), frames hidden
+//!   or injected by faults, the announced stream limit, close after GOAWAY.
+//! - `fault`: carrying out fired fault rules on streams and connections.
 //! - `outbox`: writes a stream's body no faster than the peer's window.
 //! - `exception`, `respond`, `auth`, `directive`: answers, tokens, directives.
 

@@ -80,12 +80,16 @@ struct Store {
 /// What one sweep forgot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
+    /// Access tokens past their expiry and unused for a lifetime.
     pub access: usize,
+    /// Refresh tokens unused for `lwa.refresh_expires_in`.
     pub refresh: usize,
+    /// Code pairs past their expiry.
     pub codepairs: usize,
 }
 
 impl Swept {
+    /// Everything forgotten in one sweep.
     pub fn total(&self) -> usize {
         self.access + self.refresh + self.codepairs
     }
@@ -94,8 +98,11 @@ impl Swept {
 /// Token counts, for tests and the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
+    /// Access tokens held.
     pub access: usize,
+    /// Refresh tokens held.
     pub refresh: usize,
+    /// Code pairs waiting to be redeemed.
     pub codepairs: usize,
 }
 

@@ -327,7 +327,7 @@ impl Runner {
 
     async fn await_connect(&self, a: &AwaitConnect) -> Result<Done, Failed> {
         let device = self.device(a.device.get_ref());
-        let deadline = deadline_in(a.within.map_or(DEFAULT_WITHIN, |d| d.0));
+        let deadline = clock::deadline_in(a.within.map_or(DEFAULT_WITHIN, |d| d.0));
         let (first, floor) = {
             let mut shared = self.shared();
             let first = shared.awaited.insert(device.clone());
@@ -496,7 +496,7 @@ impl Runner {
         let push = crate::avs::directive::from_request(&request).map_err(|e| failed(e.to_string()))?;
         // A device still starting gets the default window to open its downchannel.
         let connected = self
-            .until(deadline_in(DEFAULT_WITHIN), || {
+            .until(clock::deadline_in(DEFAULT_WITHIN), || {
                 self.state.devices.get(&device_id).filter(|d| d.connected())
             })
             .await;
@@ -506,7 +506,7 @@ impl Runner {
         device.push(push).map_err(|e| failed(e.to_string()))?;
         // Sent means written to the downchannel: wait for its journal entry.
         let written = self
-            .until(deadline_in(DEFAULT_WITHIN), || {
+            .until(clock::deadline_in(DEFAULT_WITHIN), || {
                 self.fresh(&device_id)
                     .into_iter()
                     .find(|e| e.kind == Kind::Directive && e.id > before)
@@ -528,7 +528,7 @@ impl Runner {
             fields: e.fields.clone(),
         };
         let window = e.within.map_or(DEFAULT_WITHIN, |d| d.0);
-        let deadline = deadline_in(window);
+        let deadline = clock::deadline_in(window);
         let floor = e
             .after
             .as_ref()
@@ -710,7 +710,7 @@ impl Runner {
     async fn conformance(&self, c: &ExpectConformance) -> Result<Vec<u64>, Failed> {
         let device_id = self.device(c.device.get_ref());
         let want = c.verdict.as_ref().map_or("pass", |v| v.get_ref().as_str()).to_string();
-        let deadline = deadline_in(c.within.map_or(DEFAULT_WITHIN, |d| d.0));
+        let deadline = clock::deadline_in(c.within.map_or(DEFAULT_WITHIN, |d| d.0));
         let limit = clock::as_ms(self.state.config.conformance.activity_interval);
         let verdict = || {
             let device = self.state.devices.get(&device_id)?;
@@ -744,19 +744,10 @@ impl Runner {
             }
             // Verdicts change with journal entries or with time (deadlines): wake on either.
             let mut changes = self.state.journal.subscribe();
-            let tick = deadline_in(Duration::from_millis(200)).min(deadline);
+            let tick = clock::deadline_in(Duration::from_millis(200)).min(deadline);
             let _ = tokio::time::timeout_at(tick, changes.changed()).await;
         }
     }
-}
-
-/// `d` from now; a duration too long to add (scenario durations are
-/// bounded well below that) waits as long as `MAX_DUR`.
-fn deadline_in(d: Duration) -> Instant {
-    let now = clock::now();
-    now.checked_add(d)
-        .or_else(|| now.checked_add(super::model::MAX_DUR))
-        .unwrap_or(now)
 }
 
 /// The journal entry of a downchannel opening.
@@ -853,7 +844,7 @@ mod tests {
     /// A duration too long for the clock waits the longest a scenario may.
     #[tokio::test(start_paused = true)]
     async fn deadlines_never_overflow() {
-        let far = deadline_in(Duration::MAX);
+        let far = clock::deadline_in(Duration::MAX);
         assert!(far > clock::now());
     }
 
