@@ -55,6 +55,20 @@ impl Answer {
 
 /// A TLS connection to `addr` as host `localhost`, trusting `ca`, with ALPN h2 agreed.
 pub async fn tls_stream(addr: SocketAddr, ca: &Path) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tls = tls_offering(addr, ca, b"h2").await?;
+    anyhow::ensure!(
+        tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+        "server did not select ALPN h2"
+    );
+    Ok(tls)
+}
+
+/// A TLS connection to `addr` as host `localhost`, trusting `ca`, offering ALPN `alpn`.
+pub async fn tls_offering(
+    addr: SocketAddr,
+    ca: &Path,
+    alpn: &[u8],
+) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
         roots.add(cert?)?;
@@ -64,17 +78,12 @@ pub async fn tls_stream(addr: SocketAddr, ca: &Path) -> anyhow::Result<tokio_rus
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     let tcp = TcpStream::connect(addr).await?;
     let name = rustls_pki_types::ServerName::try_from("localhost")?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
-        .await?;
-    anyhow::ensure!(
-        tls.get_ref().1.alpn_protocol() == Some(b"h2"),
-        "server did not select ALPN h2"
-    );
-    Ok(tls)
+        .await?)
 }
 
 impl Device {

@@ -4,15 +4,11 @@
 //! the HTTP/1.1 header read timeout, the RFC 2046 boundary length, and the
 //! event body limit answered with 400 and then RST_STREAM.
 
-use avs_sim_tests::device::{Device, read_whole};
+use avs_sim_tests::device::{Device, read_whole, tls_offering};
 use avs_sim_tests::{DEADLINE, TestSim, event};
 use bytes::Bytes;
 use http::{Method, Request};
-use rustls_pki_types::pem::PemObject;
 use serde_json::json;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,46 +36,30 @@ async fn closed_by_peer(io: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
     got
 }
 
-/// A TLS client offering `alpn`, trusting the simulator's CA.
-async fn tls(addr: SocketAddr, ca: &Path, alpn: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn silent_clients_are_disconnected_after_the_handshake_deadline() {
-    let sim = TestSim::start(|c| c.limits.handshake_timeout = SHORT).await;
+    // Long enough for a full TLS handshake on a busy machine: the last
+    // client must finish one before it falls silent.
+    let sim = TestSim::start(|c| c.limits.handshake_timeout = Duration::from_secs(2)).await;
     let addrs = sim.handle.addrs.clone();
     // Plain listener: nothing at all, then half an h2c preface.
     let mut silent = TcpStream::connect(addrs.plain).await.unwrap();
-    closed_by_peer(&mut silent).await;
     let mut half = TcpStream::connect(addrs.plain).await.unwrap();
     half.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-    closed_by_peer(&mut half).await;
     // Control listener: nothing at all.
     let mut control = TcpStream::connect(addrs.control).await.unwrap();
-    closed_by_peer(&mut control).await;
     // TLS listener: no ClientHello.
     let mut no_hello = TcpStream::connect(addrs.avs).await.unwrap();
-    closed_by_peer(&mut no_hello).await;
     // TLS done with ALPN h2, but no HTTP/2 preface.
-    let mut no_preface = tls(addrs.avs, &sim.handle.ca, b"h2").await;
-    closed_by_peer(&mut no_preface).await;
+    let mut no_preface = tls_offering(addrs.avs, &sim.handle.ca, b"h2").await.unwrap();
+    // All of them wait out the deadline together.
+    tokio::join!(
+        closed_by_peer(&mut silent),
+        closed_by_peer(&mut half),
+        closed_by_peer(&mut control),
+        closed_by_peer(&mut no_hello),
+        closed_by_peer(&mut no_preface),
+    );
     let closed = sim
         .await_entry(None, |e| {
             e["kind"] == "connection_close"
@@ -151,8 +131,11 @@ async fn the_connection_past_the_limit_is_refused_and_journaled() {
     // Other listeners have their own places.
     let mut tls = sim.tls_device("elsewhere").await;
     assert_eq!(tls.ping("/ping").await.unwrap(), 204);
-    // Once a connection ends, its place is free again.
+    // Once a connection ends, its place is free again (a moment after its
+    // close is journaled: the place is given back as its task ends).
     drop(held.pop());
+    sim.await_entry(Some("held-2"), |e| e["kind"] == "connection_close")
+        .await;
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         if let Ok(mut dev) = Device::h2c(sim.handle.addrs.plain, "later").await
