@@ -160,7 +160,8 @@ pub async fn apply(
             Next::Continue
         }
         Action::MaxConcurrentStreams { value } => {
-            announce_max_streams(state, conn, value);
+            // A client that does not read cannot be sent more; the firing is journaled either way.
+            let _ = announce_max_streams(state, conn, value);
             Next::Continue
         }
         Action::RevokeToken | Action::ExpireToken => {
@@ -281,7 +282,7 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
             match action {
                 Action::StopPingAcks => conn.frames.drop_pings(),
                 Action::MaxConcurrentStreams { value } => {
-                    announce_max_streams(state, &conn, *value);
+                    announce_max_streams(state, &conn, *value)?;
                 }
                 _ => {}
             }
@@ -327,9 +328,13 @@ pub fn apply_now(state: &State, device: &Arc<str>, action: &Action) -> Result<u6
 /// Announce a stream limit, at most `avs.max_concurrent_streams`: `h2`
 /// enforces the configured limit itself and cannot raise it mid-connection,
 /// so a higher announcement would be a promise the server breaks.
-fn announce_max_streams(state: &State, conn: &Connection, value: u32) {
-    conn.frames
-        .max_concurrent_streams(value.min(state.config.avs.max_concurrent_streams));
+fn announce_max_streams(state: &State, conn: &Connection, value: u32) -> Result<(), String> {
+    let value = value.min(state.config.avs.max_concurrent_streams);
+    if conn.frames.max_concurrent_streams(value) {
+        Ok(())
+    } else {
+        Err("the connection is not reading: earlier SETTINGS frames are still waiting to be sent".into())
+    }
 }
 
 /// Write a raw GOAWAY (chosen last-stream-id and code), then close in order.

@@ -105,6 +105,10 @@ impl FrameTracker {
 /// for an orderly close after GOAWAY).
 pub const GOAWAY_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// At most this many injected bytes wait for the client (each injection is
+/// a frame of at most 17 bytes; a GOAWAY is always let through, once).
+const MAX_INJECT: usize = 4096;
+
 /// Frame-level faults on one connection: client PINGs dropped before `h2`
 /// sees them (so none is answered), and raw frames written between `h2`'s
 /// own (a SETTINGS change, a GOAWAY with a chosen last-stream-id).
@@ -148,7 +152,12 @@ impl FrameControl {
     /// Announce a new SETTINGS_MAX_CONCURRENT_STREAMS. It is enforced once
     /// the client acknowledges it (RFC 9113 §6.5.3): from then on a stream
     /// beyond it is refused (`max_streams`).
-    pub fn max_concurrent_streams(&self, value: u32) {
+    /// `false` (nothing queued) when `MAX_INJECT` bytes already wait for a
+    /// client that is not reading.
+    pub fn max_concurrent_streams(&self, value: u32) -> bool {
+        if self.inject.lock().len() >= MAX_INJECT {
+            return false;
+        }
         let mut frame = frame_header(6, 0x4, 0, 0);
         frame.extend_from_slice(&0x3u16.to_be_bytes());
         frame.extend_from_slice(&value.to_be_bytes());
@@ -157,6 +166,7 @@ impl FrameControl {
         self.swallow_acks.fetch_add(1, Ordering::Relaxed);
         self.inject.lock().extend(frame);
         self.task.wake();
+        true
     }
 
     /// The concurrent-stream limit the client has acknowledged, if one was announced.
@@ -170,6 +180,9 @@ impl FrameControl {
     /// `GOAWAY_LINGER`). Nothing `h2` writes after it reaches the client,
     /// so the frames a client sees do not depend on timing.
     pub fn goaway(&self, last_stream_id: u32, code: u32) {
+        if self.close_after_inject.load(Ordering::Relaxed) {
+            return; // one GOAWAY is all a connection gets
+        }
         let mut frame = frame_header(8, 0x7, 0, 0);
         frame.extend_from_slice(&(last_stream_id & 0x7fff_ffff).to_be_bytes());
         frame.extend_from_slice(&code.to_be_bytes());
@@ -661,6 +674,24 @@ mod tests {
         want.extend(frame(0x4, 0, &[0, 3, 0, 0, 0, 1]));
         want.extend_from_slice(&b);
         assert_eq!(io.io, want, "the SETTINGS goes after A and before B");
+    }
+
+    #[test]
+    fn injections_for_a_client_that_never_reads_are_bounded() {
+        let control = FrameControl::default();
+        let mut queued = 0;
+        while control.max_concurrent_streams(1) {
+            queued += 1;
+            assert!(queued < 10_000, "unbounded");
+        }
+        assert!(control.inject.lock().len() <= MAX_INJECT + 15);
+        control.goaway(1, 0);
+        control.goaway(1, 0);
+        assert_eq!(
+            control.inject.lock().len() % 15,
+            17 % 15,
+            "one GOAWAY (17 bytes) on top"
+        );
     }
 
     #[tokio::test]

@@ -181,14 +181,34 @@ fn boxed<R: tokio::io::AsyncRead + Unpin + std::marker::Send + 'static>(
     Box::new(r)
 }
 
+/// How much of a spawned device's output is kept for the reports: the
+/// latest part, since a chatty device must not grow memory without bound.
+const MAX_DEVICE_OUTPUT: usize = 1024 * 1024;
+
 async fn capture(mut r: Box<dyn tokio::io::AsyncRead + Unpin + std::marker::Send>, output: Arc<Mutex<String>>) {
     let mut buf = [0u8; 4096];
     while let Ok(n) = r.read(&mut buf).await {
         if n == 0 {
             break;
         }
-        output.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
+        let mut out = output.lock();
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+        keep_tail(&mut out, MAX_DEVICE_OUTPUT);
     }
+}
+
+/// Drop the oldest text beyond `max` bytes (at a character boundary),
+/// marking the cut.
+fn keep_tail(out: &mut String, max: usize) {
+    const MARK: &str = "[earlier output dropped]\n";
+    if out.len() <= max {
+        return;
+    }
+    let mut cut = out.len() - max + MARK.len();
+    while !out.is_char_boundary(cut) {
+        cut += 1;
+    }
+    out.replace_range(..cut, MARK);
 }
 
 async fn stop_device(child: &mut tokio::process::Child) {
@@ -209,4 +229,15 @@ pub fn write(path: &Path, text: &str) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn device_output_keeps_only_its_tail() {
+        let mut out = "é".repeat(1000);
+        super::keep_tail(&mut out, 100);
+        assert!(out.len() <= 100 && out.starts_with("[earlier output dropped]"), "{out}");
+        assert!(out.ends_with('é'));
+    }
 }
