@@ -124,6 +124,31 @@ impl TestSim {
         }
     }
 
+    /// `POST /api/faults`: the rule must be accepted (201); its id.
+    pub async fn add_fault(&self, rule: Value) -> String {
+        let resp = self
+            .http
+            .post(self.control("/api/faults"))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{rule}");
+        resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    /// `POST /api/devices/{id}/faults`: apply `action` now; the status.
+    pub async fn fault_now(&self, device: &str, action: Value) -> u16 {
+        let resp = self
+            .http
+            .post(self.control(&format!("/api/devices/{device}/faults")))
+            .json(&action)
+            .send()
+            .await
+            .unwrap();
+        resp.status().as_u16()
+    }
+
     /// The verdict of one conformance rule of a device.
     pub async fn verdict(&self, device: &str, rule: &str) -> (String, Value) {
         let (status, body) = self.get(&format!("/api/devices/{device}/conformance")).await;

@@ -10,26 +10,11 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn add(sim: &TestSim, rule: Value) -> String {
-    let resp = sim
-        .http
-        .post(sim.control("/api/faults"))
-        .json(&rule)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    sim.add_fault(rule).await
 }
 
 async fn now(sim: &TestSim, device: &str, action: Value) -> u16 {
-    let resp = sim
-        .http
-        .post(sim.control(&format!("/api/devices/{device}/faults")))
-        .json(&action)
-        .send()
-        .await
-        .unwrap();
-    resp.status().as_u16()
+    sim.fault_now(device, action).await
 }
 
 fn h2_reason(e: &anyhow::Error) -> Option<h2::Reason> {

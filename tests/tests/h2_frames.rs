@@ -74,14 +74,7 @@ async fn an_event_uploaded_in_1000_byte_data_frames() {
 }
 
 async fn now(sim: &TestSim, device: &str, action: Value) {
-    let resp = sim
-        .http
-        .post(sim.control(&format!("/api/devices/{device}/faults")))
-        .json(&action)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{action}");
+    assert_eq!(sim.fault_now(device, action.clone()).await, 200, "{action}");
 }
 
 /// A raw h2c connection of `token` with its downchannel (stream 1) open.

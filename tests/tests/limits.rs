@@ -284,15 +284,29 @@ async fn send_until_reset(mut upload: h2::SendStream<Bytes>, most: u64) -> (Opti
     (reason, sent)
 }
 
-#[tokio::test]
-async fn a_refused_upload_is_not_drained_past_the_event_limit() {
-    const LIMIT: u64 = 64 * 1024;
-    let sim = TestSim::start(|c| c.avs.max_event_bytes = LIMIT).await;
+/// Send `req` on a fresh h2c connection and keep uploading: the answer must
+/// be 400, then RST_STREAM NO_ERROR before `most` bytes were read.
+async fn refused_then_reset(sim: &TestSim, req: Request<()>, most: u64) {
     let (send, conn) = h2::client::handshake(TcpStream::connect(sim.handle.addrs.plain).await.unwrap())
         .await
         .unwrap();
     tokio::spawn(conn);
     let mut send = send.ready().await.unwrap();
+    let (resp, upload) = send.send_request(req, false).unwrap();
+    let sender = tokio::spawn(send_until_reset(upload, most));
+    let answer = read_whole(resp).await.unwrap();
+    assert_eq!(answer.status, 400);
+    let (reason, sent) = tokio::time::timeout(DEADLINE, sender)
+        .await
+        .expect("the upload was reset")
+        .unwrap();
+    assert_eq!(reason, Some(h2::Reason::NO_ERROR), "after {sent} bytes");
+}
+
+#[tokio::test]
+async fn a_refused_upload_is_not_drained_past_the_event_limit() {
+    const LIMIT: u64 = 64 * 1024;
+    let sim = TestSim::start(|c| c.avs.max_event_bytes = LIMIT).await;
     let req = Request::builder()
         .method(Method::POST)
         .uri("http://sim/v20160207/events")
@@ -303,41 +317,20 @@ async fn a_refused_upload_is_not_drained_past_the_event_limit() {
         )
         .body(())
         .unwrap();
-    let (resp, upload) = send.send_request(req, false).unwrap();
-    let sender = tokio::spawn(send_until_reset(upload, 256 * LIMIT));
-    let answer = read_whole(resp).await.unwrap();
-    assert_eq!(answer.status, 400);
-    let (reason, sent) = tokio::time::timeout(DEADLINE, sender)
-        .await
-        .expect("the upload was reset")
-        .unwrap();
-    assert_eq!(reason, Some(h2::Reason::NO_ERROR), "after {sent} bytes");
+    refused_then_reset(&sim, req, 256 * LIMIT).await;
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn an_lwa_body_over_its_limit_gets_400_then_a_reset() {
     let sim = TestSim::start(|_| {}).await;
-    let (send, conn) = h2::client::handshake(TcpStream::connect(sim.handle.addrs.plain).await.unwrap())
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut send = send.ready().await.unwrap();
     let req = Request::builder()
         .method(Method::POST)
         .uri("http://sim/auth/o2/token")
         .header("content-type", "application/x-www-form-urlencoded")
         .body(())
         .unwrap();
-    let (resp, upload) = send.send_request(req, false).unwrap();
     // The request/response routes read at most 1 MiB of body.
-    let sender = tokio::spawn(send_until_reset(upload, 64 * 1024 * 1024));
-    let answer = read_whole(resp).await.unwrap();
-    assert_eq!(answer.status, 400);
-    let (reason, sent) = tokio::time::timeout(DEADLINE, sender)
-        .await
-        .expect("the upload was reset")
-        .unwrap();
-    assert_eq!(reason, Some(h2::Reason::NO_ERROR), "after {sent} bytes");
+    refused_then_reset(&sim, req, 64 * 1024 * 1024).await;
     sim.stop().await;
 }
