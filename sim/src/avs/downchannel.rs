@@ -4,8 +4,10 @@
 //! directive pushed to the device is written as one part together with the
 //! delimiter that follows it, so the device can act on it at once. The
 //! stream ends only when the connection goes away, the client resets it,
-//! a newer downchannel of the same device replaces it, or the device stops
-//! reading it for `avs.downchannel_stall_timeout`.
+//! a newer downchannel of the same device replaces it, a fault ends or
+//! resets it, or the device stops reading it for
+//! `avs.downchannel_stall_timeout`. Whatever ends it, every accepted
+//! directive that did not go out in full is journaled as not delivered.
 //!
 //! Backpressure: bytes go to h2 only as the device's flow-control window
 //! allows (`outbox`), so a device that reads slowly or not at all leaves its
@@ -14,6 +16,10 @@
 //! than its connection sent GOAWAY: the reset frees the stalled bytes at
 //! once without waiting on the peer, and the connection's other streams
 //! (an event under way, pings) are not punished for the downchannel.
+//!
+//! Control commands (`end_downchannel`, `reset`, a newer downchannel) do not
+//! wait in the push queue: a device that stops reading would hold them
+//! there until the stall deadline, and a full queue would refuse them.
 
 use crate::avs::connection::Connection;
 use crate::avs::devices::{Control, Device, DownchannelRx, Order, Push};
