@@ -369,6 +369,38 @@ async fn a_new_downchannel_on_the_same_connection_replaces_a_stuck_one() {
     sim.stop().await;
 }
 
+/// Control commands skip the queue only for a device that does not read:
+/// one that reads gets the directives pushed before `end_downchannel`
+/// first, every time, then the clean end.
+#[tokio::test]
+async fn end_downchannel_comes_after_the_directives_pushed_before_it() {
+    let sim = TestSim::start(|_| {}).await;
+    let (_dev, mut dc) = sim.connected("orderly").await;
+    for i in 0..5 {
+        let (status, resp) = sim
+            .push(
+                "orderly",
+                json!({"namespace": "Test", "name": format!("Before{i}"), "payload": {}}),
+            )
+            .await;
+        assert_eq!(status, 202, "{resp}");
+    }
+    let (status, resp) = fault_now(&sim, "orderly", json!({"action": "end_downchannel"})).await;
+    assert_eq!(status, 200, "{resp}");
+    for i in 0..5 {
+        let part = dc
+            .next_part(DEADLINE)
+            .await
+            .unwrap()
+            .expect("a directive before the end");
+        let doc: Value = serde_json::from_slice(&part.body).unwrap();
+        assert_eq!(doc["directive"]["header"]["name"], format!("Before{i}"));
+    }
+    assert!(dc.next_part(DEADLINE).await.unwrap().is_none(), "then END_STREAM");
+    assert!(undelivered(&sim, "orderly").await.is_empty());
+    sim.stop().await;
+}
+
 /// A reader that keeps up gets every byte of big directives, in order, even
 /// though each one is written in window-sized pieces.
 #[tokio::test]
