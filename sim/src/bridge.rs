@@ -55,11 +55,8 @@ pub async fn serve_h2(
         if buf.len() + chunk.len() > MAX_BODY {
             let e = AvsError::InvalidRequest(format!("request body exceeds {MAX_BODY} bytes"));
             let _ = crate::avs::respond::error(&mut respond, &e);
-            // RFC 9113 §8.1: the 400 is the whole answer; stop the upload
-            // instead of reading the rest, once the 400 reached the socket
-            // (a reset drops frames still queued on the stream).
-            conn.flush_barrier().await;
-            respond.send_reset(h2::Reason::NO_ERROR);
+            // The 400 is the whole answer: stop the upload, do not read the rest.
+            crate::avs::respond::stop_upload(&conn, &mut respond).await;
             return;
         }
         buf.extend_from_slice(&chunk);

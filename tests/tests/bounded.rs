@@ -117,15 +117,27 @@ async fn a_downchannel_nobody_reads_costs_a_bounded_queue_not_every_push() {
 
 /// A device that leaves its downchannel full past
 /// `avs.downchannel_stall_timeout` loses it (RST_STREAM CANCEL, journaled
-/// with the reason); its connection and other streams go on.
+/// with the reason); its connection and other streams go on. Every push
+/// that was accepted is journaled as not delivered: the queued ones, and
+/// the one cut off part way, with how much of it went out.
+///
+/// The stall clock starts at the first push; the two after it usually land
+/// in the queue before the deadline, but a busy machine may be slower than
+/// that, so the test counts what was accepted instead of assuming it (a
+/// later push is refused with 409 once the downchannel is gone).
 #[tokio::test]
 async fn a_stalled_downchannel_is_reset_after_the_deadline_and_the_connection_lives() {
-    let sim = TestSim::start(|c| c.avs.downchannel_stall_timeout = std::time::Duration::from_millis(300)).await;
+    let sim = TestSim::start(|c| c.avs.downchannel_stall_timeout = std::time::Duration::from_secs(1)).await;
     let (mut send, _unread, _driver) = silent_downchannel(sim.handle.addrs.plain, "stuck").await;
     // The first directive fills the window and waits; two more wait in the queue.
-    for _ in 0..3 {
+    let mut accepted = 0;
+    for i in 0..3 {
         let (status, body) = sim.push("stuck", big_directive(8 * 1024)).await;
-        assert_eq!(status, 202, "{body}");
+        match status {
+            202 => accepted += 1,
+            409 if i > 0 => break, // the deadline passed already
+            _ => panic!("push {i}: {status} {body}"),
+        }
     }
     let reset = sim
         .await_entry(Some("stuck"), |e| {
@@ -151,14 +163,20 @@ async fn a_stalled_downchannel_is_reset_after_the_deadline_and_the_connection_li
     );
     let (_, device) = sim.get("/api/devices/stuck").await;
     assert_eq!(device["connected"], false);
-    let (_, journal) = sim.get("/api/journal?device=stuck&face=avs").await;
-    let undelivered = journal["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "error" && e["summary"].as_str().unwrap().contains("not delivered"))
-        .count();
-    assert_eq!(undelivered, 2, "accepted pushes that were never written are journaled");
+    let lost = undelivered(&sim, "stuck").await;
+    assert_eq!(
+        lost.len(),
+        accepted,
+        "every accepted push that was never written in full is journaled: {lost:?}"
+    );
+    // The first was cut off part way: the window took its first bytes.
+    let cut = &lost[0];
+    let (written, bytes) = (
+        cut["body"]["written"].as_u64().unwrap(),
+        cut["body"]["bytes"].as_u64().unwrap(),
+    );
+    assert!(written > 0 && written < 1024 && bytes > 8 * 1024, "{cut}");
+    assert!(cut["summary"].as_str().unwrap().contains("stalled"), "{cut}");
     let (status, _) = sim.push("stuck", big_directive(10)).await;
     assert_eq!(status, 409, "no downchannel to push to any more");
     // The connection itself is untouched: another stream on it works.
@@ -169,6 +187,217 @@ async fn a_stalled_downchannel_is_reset_after_the_deadline_and_the_connection_li
     let (resp, _) = send.send_request(ping, true).unwrap();
     let resp = tokio::time::timeout(DEADLINE, resp).await.unwrap().unwrap();
     assert_eq!(resp.status(), 204);
+    sim.stop().await;
+}
+
+/// `POST /api/devices/{id}/faults`: apply `action` now; the status.
+async fn fault_now(sim: &TestSim, device: &str, action: Value) -> (u16, Value) {
+    let resp = sim
+        .http
+        .post(sim.control(&format!("/api/devices/{device}/faults")))
+        .json(&action)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A simulator without a stall deadline (so only a control command can end
+/// a stuck downchannel) and a queue of 2, with `token`'s silent downchannel
+/// open and an 8 KiB directive waiting for window in it.
+async fn stuck_downchannel(
+    token: &str,
+) -> (
+    TestSim,
+    h2::client::SendRequest<Bytes>,
+    h2::RecvStream,
+    tokio::task::JoinHandle<()>,
+) {
+    let sim = TestSim::start(|c| {
+        c.avs.downchannel_stall_timeout = std::time::Duration::ZERO;
+        c.avs.directive_queue = 2;
+    })
+    .await;
+    let (send, body, driver) = silent_downchannel(sim.handle.addrs.plain, token).await;
+    let (status, resp) = sim.push(token, big_directive(8 * 1024)).await;
+    assert_eq!(status, 202, "{resp}");
+    // Taken from the queue: its first KiB went out, the rest waits for window.
+    sim.await_entry(Some(token), |e| e["kind"] == "directive").await;
+    (sim, send, body, driver)
+}
+
+/// Read what arrived (without granting window) until the stream ends; the
+/// reset's reason, or `None` for a clean end.
+async fn reset_of(body: &mut h2::RecvStream) -> Option<h2::Reason> {
+    loop {
+        match tokio::time::timeout(DEADLINE, body.data())
+            .await
+            .expect("the downchannel ended")
+        {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Some(e.reason().expect("a stream reset")),
+            None => return None,
+        }
+    }
+}
+
+/// Read the rest of a downchannel, granting window, to its end; the bytes.
+async fn read_to_end(body: &mut h2::RecvStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(DEADLINE, body.data())
+        .await
+        .expect("the downchannel ended")
+    {
+        let chunk = chunk.expect("a clean end, not a reset");
+        body.flow_control().release_capacity(chunk.len()).unwrap();
+        all.extend_from_slice(&chunk);
+    }
+    all
+}
+
+/// The downchannel journal entries of `device` that say a directive was not delivered.
+async fn undelivered(sim: &TestSim, device: &str) -> Vec<Value> {
+    let (_, journal) = sim.get(&format!("/api/journal?device={device}&face=avs")).await;
+    journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "error" && e["summary"].as_str().unwrap().contains("not delivered"))
+        .cloned()
+        .collect()
+}
+
+/// Before: the downchannel task read its command queue only while no
+/// directive waited for window, so a reset fault on a device that stopped
+/// reading waited for the stall deadline (here: for ever), and with the
+/// queue full it was even refused. Now the reset goes beside the queue and
+/// the device sees RST_STREAM at once; every directive that did not arrive
+/// is journaled, the one cut off part way with its byte counts.
+#[tokio::test]
+async fn a_reset_fault_reaches_a_downchannel_stuck_on_a_full_window() {
+    let (sim, _send, mut body, _driver) = stuck_downchannel("wedged").await;
+    for _ in 0..2 {
+        let (status, resp) = sim.push("wedged", big_directive(10)).await;
+        assert_eq!(status, 202, "{resp}");
+    }
+    let (status, _) = sim.push("wedged", big_directive(10)).await;
+    assert_eq!(status, 503, "the queue of 2 is full");
+    let (status, resp) = fault_now(&sim, "wedged", json!({"action": "reset", "code": "INTERNAL_ERROR"})).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(reset_of(&mut body).await, Some(h2::Reason::INTERNAL_ERROR));
+    let closed = sim
+        .await_entry(Some("wedged"), |e| e["kind"] == "connection_close")
+        .await;
+    assert_eq!(closed["summary"], "downchannel closed: reset with INTERNAL_ERROR");
+    let lost = undelivered(&sim, "wedged").await;
+    assert_eq!(lost.len(), 3, "{lost:?}");
+    let cut = &lost[0];
+    let (written, bytes) = (
+        cut["body"]["written"].as_u64().unwrap(),
+        cut["body"]["bytes"].as_u64().unwrap(),
+    );
+    assert!(written > 0 && written < 1024 && bytes > 8 * 1024, "{cut}");
+    assert!(cut["summary"].as_str().unwrap().contains("bytes were written"), "{cut}");
+    sim.stop().await;
+}
+
+/// `end_downchannel` on a device whose directive waits for window ends the
+/// downchannel at once (the directive under way is finished, then
+/// END_STREAM): the device is disconnected for pushes, and reading on
+/// shows the whole directive and a clean end.
+#[tokio::test]
+async fn end_downchannel_reaches_a_downchannel_stuck_on_a_full_window() {
+    let (sim, _send, mut body, _driver) = stuck_downchannel("ending").await;
+    let (status, resp) = fault_now(&sim, "ending", json!({"action": "end_downchannel"})).await;
+    assert_eq!(status, 200, "{resp}");
+    let closed = sim
+        .await_entry(Some("ending"), |e| e["kind"] == "connection_close")
+        .await;
+    assert_eq!(closed["summary"], "downchannel closed: ended by a fault");
+    let (status, _) = sim.push("ending", big_directive(10)).await;
+    assert_eq!(status, 409, "no downchannel any more");
+    let all = read_to_end(&mut body).await;
+    assert_eq!(
+        all.iter().filter(|b| **b == b'~').count(),
+        8 * 1024,
+        "the directive arrives whole"
+    );
+    assert!(undelivered(&sim, "ending").await.is_empty());
+    sim.stop().await;
+}
+
+/// A second downchannel on the same connection takes over from one whose
+/// directive waits for window: the old stream ends at once and the new one
+/// is the device's downchannel.
+#[tokio::test]
+async fn a_new_downchannel_on_the_same_connection_replaces_a_stuck_one() {
+    let (sim, send, mut old, _driver) = stuck_downchannel("twice").await;
+    let mut send = send.ready().await.unwrap();
+    let req = http::Request::get("http://localhost/v20160207/directives")
+        .header("authorization", "Bearer twice")
+        .body(())
+        .unwrap();
+    let (resp, _) = send.send_request(req, true).unwrap();
+    let resp = tokio::time::timeout(DEADLINE, resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut new = resp.into_body();
+    let closed = sim
+        .await_entry(Some("twice"), |e| e["kind"] == "connection_close")
+        .await;
+    assert_eq!(closed["summary"], "downchannel closed: replaced by a newer downchannel");
+    let all = read_to_end(&mut old).await;
+    assert_eq!(
+        all.iter().filter(|b| **b == b'~').count(),
+        8 * 1024,
+        "the directive arrives whole"
+    );
+    // The newer downchannel is the device's now.
+    let (_, device) = sim.get("/api/devices/twice").await;
+    assert_eq!(device["connected"], true, "{device}");
+    sim.push_system("twice", "ReportSoftwareInfo").await;
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("ReportSoftwareInfo") {
+        let chunk = tokio::time::timeout(DEADLINE, new.data())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        new.flow_control().release_capacity(chunk.len()).unwrap();
+        got.extend_from_slice(&chunk);
+    }
+    sim.stop().await;
+}
+
+/// Control commands skip the queue only for a device that does not read:
+/// one that reads gets the directives pushed before `end_downchannel`
+/// first, every time, then the clean end.
+#[tokio::test]
+async fn end_downchannel_comes_after_the_directives_pushed_before_it() {
+    let sim = TestSim::start(|_| {}).await;
+    let (_dev, mut dc) = sim.connected("orderly").await;
+    for i in 0..5 {
+        let (status, resp) = sim
+            .push(
+                "orderly",
+                json!({"namespace": "Test", "name": format!("Before{i}"), "payload": {}}),
+            )
+            .await;
+        assert_eq!(status, 202, "{resp}");
+    }
+    let (status, resp) = fault_now(&sim, "orderly", json!({"action": "end_downchannel"})).await;
+    assert_eq!(status, 200, "{resp}");
+    for i in 0..5 {
+        let part = dc
+            .next_part(DEADLINE)
+            .await
+            .unwrap()
+            .expect("a directive before the end");
+        let doc: Value = serde_json::from_slice(&part.body).unwrap();
+        assert_eq!(doc["directive"]["header"]["name"], format!("Before{i}"));
+    }
+    assert!(dc.next_part(DEADLINE).await.unwrap().is_none(), "then END_STREAM");
+    assert!(undelivered(&sim, "orderly").await.is_empty());
     sim.stop().await;
 }
 

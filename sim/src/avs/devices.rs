@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Exceptions kept per device.
 const MAX_EXCEPTIONS: usize = 8;
@@ -41,15 +41,48 @@ pub struct Push {
     pub attachments_elsewhere: bool,
 }
 
-/// What the downchannel task is asked to do, in order.
+/// What the downchannel task is asked to do.
 #[derive(Debug, Clone)]
 pub enum Command {
-    /// Write a directive part.
+    /// Write a directive part (through the bounded queue).
     Push(Push),
-    /// End the downchannel cleanly (END_STREAM).
+    /// End the downchannel cleanly (END_STREAM), a control command.
     End,
-    /// Reset the downchannel stream with this code.
+    /// Reset the downchannel stream with this code, a control command.
     Reset(h2::Reason),
+}
+
+/// A control command for the downchannel task. It travels beside the push
+/// queue, not in it: a device that stops reading fills the queue and keeps
+/// the task waiting for window, and a fault (or a newer downchannel) must
+/// still reach the task at once, and must never be refused as "queue full".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// End the stream cleanly (END_STREAM).
+    End,
+    /// Reset the stream with this code.
+    Reset(h2::Reason),
+    /// A newer downchannel of the device took over this one.
+    Replaced,
+}
+
+/// A control command and how many pushes the queue had accepted before it:
+/// the task hands those to h2 first as long as they go out without waiting
+/// for window, so "push, then end" keeps its order for a device that reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    pub control: Control,
+    pub after: u64,
+}
+
+/// The receiving end of a downchannel, owned by its task.
+pub struct DownchannelRx {
+    /// Which link this is (for `Device::downchannel_closed`).
+    pub link: u64,
+    /// Directives, bounded by `avs.directive_queue`.
+    pub pushes: mpsc::Receiver<Push>,
+    /// Control commands; a dropped sender means a newer downchannel took over.
+    pub control: watch::Receiver<Option<Order>>,
 }
 
 /// Why a push was refused.
@@ -59,12 +92,21 @@ pub enum PushError {
     NoDownchannel(String),
     #[error("device {0:?} has {1} directives queued already")]
     QueueFull(String, usize),
+    #[error("device {0:?}'s downchannel is already ending ({1:?} is under way)")]
+    Ending(String, Control),
 }
+
+/// Distinguishes downchannels, also two on one connection.
+static LINKS: AtomicU64 = AtomicU64::new(1);
 
 /// The live downchannel of a device.
 struct DownchannelLink {
+    id: u64,
     conn: Arc<Connection>,
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<Push>,
+    control: watch::Sender<Option<Order>>,
+    /// Pushes the queue accepted.
+    accepted: u64,
 }
 
 /// An ExceptionEncountered the device sent.
@@ -163,29 +205,43 @@ impl Device {
         self.state.lock()
     }
 
-    /// Make `conn` this device's downchannel; returns the receiver the
-    /// downchannel task drains. An older connection of the device is asked
-    /// to go away (one connection per device, as AVS does).
-    pub fn open_downchannel(&self, conn: &Arc<Connection>, queue: usize) -> mpsc::Receiver<Command> {
-        let (tx, rx) = mpsc::channel(queue);
+    /// Make `conn` this device's downchannel; returns what the downchannel
+    /// task reads. An older connection of the device is asked to go away
+    /// (one connection per device, as AVS does).
+    pub fn open_downchannel(&self, conn: &Arc<Connection>, queue: usize) -> DownchannelRx {
+        let (tx, pushes) = mpsc::channel(queue);
+        let (control, control_rx) = watch::channel(None);
+        let link = LINKS.fetch_add(1, Ordering::Relaxed);
         let old = {
             let mut s = self.lock();
             s.region = Some(conn.listener.region.clone());
             s.connected_at = Some(crate::clock::wall_rfc3339());
-            s.downchannel.replace(DownchannelLink { conn: conn.clone(), tx })
+            s.downchannel.replace(DownchannelLink {
+                id: link,
+                conn: conn.clone(),
+                tx,
+                control,
+                accepted: 0,
+            })
         };
-        // Dropping the old sender ends the old downchannel stream.
+        // Dropping the old link's senders ends the old downchannel stream
+        // (its task sees the control sender go, whatever it is waiting for).
         if let Some(old) = old.filter(|o| o.conn.id != conn.id) {
             old.conn.close(CloseReason::Superseded);
         }
-        rx
+        DownchannelRx {
+            link,
+            pushes,
+            control: control_rx,
+        }
     }
 
-    /// The downchannel on `conn` ended; forget it if it is still the current one.
-    pub fn downchannel_closed(&self, conn: u64) {
+    /// The downchannel `link` ended; forget it if it is still the current
+    /// one (a newer downchannel on the same connection stays).
+    pub fn downchannel_closed(&self, link: u64) {
         self.seen();
         let mut s = self.lock();
-        if s.downchannel.as_ref().is_some_and(|d| d.conn.id == conn) {
+        if s.downchannel.as_ref().is_some_and(|d| d.id == link) {
             s.downchannel = None;
         }
     }
@@ -195,15 +251,47 @@ impl Device {
         self.command(Command::Push(push))
     }
 
-    /// Queue a command for the downchannel task.
+    /// Give the downchannel task a command: a push joins the bounded
+    /// queue; `End` and `Reset` go beside it and are never refused for a
+    /// full queue.
     pub fn command(&self, command: Command) -> Result<(), PushError> {
-        let s = self.lock();
-        let link = s.downchannel.as_ref().filter(|d| !d.tx.is_closed());
+        let mut s = self.lock();
+        let link = s.downchannel.as_mut().filter(|d| !d.tx.is_closed());
         let link = link.ok_or_else(|| PushError::NoDownchannel(self.id.to_string()))?;
-        link.tx.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => PushError::QueueFull(self.id.to_string(), link.tx.max_capacity()),
-            mpsc::error::TrySendError::Closed(_) => PushError::NoDownchannel(self.id.to_string()),
-        })
+        let control = match command {
+            Command::Push(push) => {
+                link.tx.try_send(push).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => {
+                        PushError::QueueFull(self.id.to_string(), link.tx.max_capacity())
+                    }
+                    mpsc::error::TrySendError::Closed(_) => PushError::NoDownchannel(self.id.to_string()),
+                })?;
+                link.accepted = link.accepted.saturating_add(1);
+                return Ok(());
+            }
+            Command::End => Control::End,
+            Command::Reset(reason) => Control::Reset(reason),
+        };
+        let order = Order {
+            control,
+            after: link.accepted,
+        };
+        // The first control command wins: the stream ends with it.
+        let mut under_way = None;
+        link.control.send_if_modified(|pending| match pending {
+            Some(first) => {
+                under_way = Some(first.control);
+                false
+            }
+            None => {
+                *pending = Some(order);
+                true
+            }
+        });
+        match under_way {
+            Some(first) => Err(PushError::Ending(self.id.to_string(), first)),
+            None => Ok(()),
+        }
     }
 
     /// The connection carrying the device's downchannel.

@@ -4,8 +4,10 @@
 //! directive pushed to the device is written as one part together with the
 //! delimiter that follows it, so the device can act on it at once. The
 //! stream ends only when the connection goes away, the client resets it,
-//! a newer downchannel of the same device replaces it, or the device stops
-//! reading it for `avs.downchannel_stall_timeout`.
+//! a newer downchannel of the same device replaces it, a fault ends or
+//! resets it, or the device stops reading it for
+//! `avs.downchannel_stall_timeout`. Whatever ends it, every accepted
+//! directive that did not go out in full is journaled as not delivered.
 //!
 //! Backpressure: bytes go to h2 only as the device's flow-control window
 //! allows (`outbox`), so a device that reads slowly or not at all leaves its
@@ -14,9 +16,13 @@
 //! than its connection sent GOAWAY: the reset frees the stalled bytes at
 //! once without waiting on the peer, and the connection's other streams
 //! (an event under way, pings) are not punished for the downchannel.
+//!
+//! Control commands (`end_downchannel`, `reset`, a newer downchannel) do not
+//! wait in the push queue: a device that stops reading would hold them
+//! there until the stall deadline, and a full queue would refuse them.
 
 use crate::avs::connection::Connection;
-use crate::avs::devices::{Command, Device, Push};
+use crate::avs::devices::{Control, Device, DownchannelRx, Order, Push};
 use crate::avs::multipart::related;
 use crate::avs::outbox::{self, Outbox, StreamEvent};
 use crate::avs::respond;
@@ -72,7 +78,7 @@ pub async fn serve(
     let mut rx = device.open_downchannel(&conn, state.devices.queue);
     // A few bytes, always within the initial window.
     if send.send_data(related::downchannel_start(&boundary), false).is_err() {
-        device.downchannel_closed(conn.id);
+        device.downchannel_closed(rx.link);
         return;
     }
     let opened = conn.journal(
@@ -87,16 +93,40 @@ pub async fn serve(
         .conformance
         .downchannel_opened(opened, conn.listener.addr.port());
 
-    let end = pump(&state, &conn, &device, &mut send, &mut rx, &boundary, stream_id).await;
-    device.downchannel_closed(conn.id);
+    let mut out = Outbox::default();
+    let mut under_way = None;
+    let end = pump(
+        &state,
+        &conn,
+        &device,
+        &mut send,
+        &mut rx,
+        &mut out,
+        &mut under_way,
+        &boundary,
+        stream_id,
+    )
+    .await;
+    device.downchannel_closed(rx.link);
+    // A directive cut off part way (a reset, a stall) was journaled when it
+    // was taken: say that it did not arrive, and how much of it left.
+    if let Some(d) = under_way.filter(|_| !out.is_empty()) {
+        let written = d.bytes.saturating_sub(out.waiting());
+        let why = format!(
+            "directive {} not delivered: the downchannel closed ({end}) after {written} of its {} bytes were written",
+            d.name, d.bytes
+        );
+        let record = Record::new(Face::Avs, Kind::Error, why)
+            .device(&*device.id)
+            .body(json!({"directive": d.journal_id, "written": written, "bytes": d.bytes}));
+        conn.journal(&state, record.stream(stream_id));
+    }
     // Pushes accepted (202) but still queued will never be written: say so.
-    rx.close();
-    while let Ok(command) = rx.try_recv() {
-        if let Command::Push(push) = command {
-            let why = format!("directive {} not delivered: the downchannel closed ({end})", push.name);
-            let record = Record::new(Face::Avs, Kind::Error, why).device(&*device.id);
-            conn.journal(&state, record.stream(stream_id));
-        }
+    rx.pushes.close();
+    while let Ok(push) = rx.pushes.try_recv() {
+        let why = format!("directive {} not delivered: the downchannel closed ({end})", push.name);
+        let record = Record::new(Face::Avs, Kind::Error, why).device(&*device.id);
+        conn.journal(&state, record.stream(stream_id));
     }
     conn.journal(
         &state,
@@ -104,46 +134,66 @@ pub async fn serve(
     );
 }
 
-/// The downchannel loop: a `select!` over the device's queue, the stream
-/// (window granted, reset by the client), a stall deadline and the
-/// connection's close signal. Every branch is cancel-safe: the queue's
-/// `recv` loses nothing when dropped, the stream's state lives in h2, and
-/// bytes not yet written wait in the `Outbox`, not in a future.
+/// The directive whose bytes are in the outbox.
+struct UnderWay {
+    name: String,
+    journal_id: u64,
+    /// All its bytes (parts and delimiters).
+    bytes: usize,
+}
+
+/// The downchannel loop: a `select!` over the device's control commands,
+/// its push queue, the stream (window granted, reset by the client), a
+/// stall deadline and the connection's close signal. Every branch is
+/// cancel-safe: `changed` and `recv` lose nothing when dropped, the
+/// stream's state lives in h2, and bytes not yet written wait in the
+/// `Outbox`, not in a future.
 ///
 /// A directive is taken from the queue only when the previous one has been
 /// handed to h2 in full, and h2 is handed only what the device's window
 /// allows: a device that stops reading leaves directives in its bounded
 /// queue, where a full queue refuses pushes (the control API's 503).
+///
+/// Control commands (a fault's end or reset, a newer downchannel) are
+/// always listened for. One takes effect once the pushes accepted before
+/// it have been handed to h2, or at once if the device's window is holding
+/// a directive back: waiting on a device that does not read would delay
+/// the fault until the stall deadline, or for ever.
+#[allow(clippy::too_many_arguments)]
 async fn pump(
     state: &State,
     conn: &Connection,
     device: &Device,
     send: &mut SendStream<Bytes>,
-    rx: &mut tokio::sync::mpsc::Receiver<Command>,
+    rx: &mut DownchannelRx,
+    out: &mut Outbox<Record>,
+    under_way: &mut Option<UnderWay>,
     boundary: &str,
     stream_id: u32,
 ) -> String {
     let stall = state.config.avs.downchannel_stall_timeout;
-    let mut out: Outbox<Record> = Outbox::default();
     let mut stalled_since: Option<Instant> = None;
+    let mut pending: Option<Order> = None;
+    let mut taken = 0u64;
     loop {
+        if let Some(order) = pending.filter(|o| !out.is_empty() || taken >= o.after) {
+            return control(state, conn, send, out, order.control, stream_id);
+        }
         let stall_deadline = stalled_since.and_then(|t| (!stall.is_zero()).then(|| t.checked_add(stall)).flatten());
         tokio::select! {
-            command = rx.recv(), if out.is_empty() => match command {
-                Some(Command::Push(push)) => queue(state, conn, device, &mut out, boundary, push, stream_id),
-                Some(Command::End) => {
-                    let _ = send.send_data(Bytes::new(), true);
-                    return "ended by a fault".to_string();
+            changed = rx.control.changed(), if pending.is_none() => {
+                pending = match changed {
+                    Ok(()) => *rx.control.borrow_and_update(),
+                    // The device's link was dropped: a newer downchannel took over.
+                    Err(_) => Some(Order { control: Control::Replaced, after: 0 }),
+                };
+            }
+            push = rx.pushes.recv(), if out.is_empty() => match push {
+                Some(push) => {
+                    taken = taken.saturating_add(1);
+                    *under_way = Some(queue(state, conn, device, out, boundary, push, stream_id));
                 }
-                Some(Command::Reset(reason)) => {
-                    send.send_reset(reason);
-                    conn.journal(state, Record::new(Face::Avs, Kind::Reset, format!("RST_STREAM {reason:?} on the downchannel")).stream(stream_id));
-                    return format!("reset with {reason:?}");
-                }
-                None => {
-                    let _ = send.send_data(Bytes::new(), true);
-                    return "replaced by a newer downchannel".to_string();
-                }
+                None => pending = Some(Order { control: Control::Replaced, after: 0 }),
             },
             event = futures::future::poll_fn(|cx| outbox::poll_event(send, !out.is_empty(), cx)) => match event {
                 StreamEvent::Capacity => {}
@@ -161,12 +211,7 @@ async fn pump(
                 return why;
             }
             _ = conn.closing.cancelled() => {
-                // Finish the directive under way (one message at most), then end:
-                // the SDK treats the end of the downchannel as a server-side disconnect.
-                let mut done = Vec::new();
-                let _ = out.write_all(send, &mut done);
-                journal_all(state, conn, done);
-                let _ = send.send_data(Bytes::new(), true);
+                finish(state, conn, send, out);
                 return "connection closing".to_string();
             }
         }
@@ -180,6 +225,44 @@ async fn pump(
             Ok(_) => stalled_since = Some(crate::clock::now()),
         }
     }
+}
+
+/// Carry out a control command; returns why the downchannel ended.
+fn control(
+    state: &State,
+    conn: &Connection,
+    send: &mut SendStream<Bytes>,
+    out: &mut Outbox<Record>,
+    control: Control,
+    stream_id: u32,
+) -> String {
+    match control {
+        Control::End => {
+            finish(state, conn, send, out);
+            "ended by a fault".to_string()
+        }
+        Control::Replaced => {
+            finish(state, conn, send, out);
+            "replaced by a newer downchannel".to_string()
+        }
+        Control::Reset(reason) => {
+            send.send_reset(reason);
+            let summary = format!("RST_STREAM {reason:?} on the downchannel");
+            conn.journal(state, Record::new(Face::Avs, Kind::Reset, summary).stream(stream_id));
+            format!("reset with {reason:?}")
+        }
+    }
+}
+
+/// End the stream cleanly: hand h2 the rest of the directive under way (one
+/// message at most, window or not, so the device never sees half a part),
+/// then END_STREAM. The SDK treats the end of the downchannel as a
+/// server-side disconnect.
+fn finish(state: &State, conn: &Connection, send: &mut SendStream<Bytes>, out: &mut Outbox<Record>) {
+    let mut done = Vec::new();
+    let _ = out.write_all(send, &mut done);
+    journal_all(state, conn, done);
+    let _ = send.send_data(Bytes::new(), true);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -205,7 +288,7 @@ fn queue(
     boundary: &str,
     push: Push,
     stream_id: u32,
-) {
+) -> UnderWay {
     let body: Value =
         serde_json::from_slice(&push.body).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&push.body) }));
     let id = conn.journal(
@@ -217,13 +300,19 @@ fn queue(
     );
     // Start the conformance clock before the bytes leave: a fast device may answer at once.
     note_for_conformance(state, device, &push, id);
+    let before = out.waiting();
     out.push(related::json_part(boundary, &push.body, related::Next::More), None);
+    let under_way = |out: &Outbox<Record>| UnderWay {
+        name: push.name.clone(),
+        journal_id: id,
+        bytes: out.waiting().saturating_sub(before),
+    };
     if push.attachments_elsewhere {
         let mut s = device.lock();
-        s.pending_attachments.extend(push.attachments);
+        s.pending_attachments.extend(push.attachments.iter().cloned());
         let excess = s.pending_attachments.len().saturating_sub(MAX_PENDING_ATTACHMENTS);
         s.pending_attachments.drain(..excess);
-        return;
+        return under_way(out);
     }
     for (cid, data) in &push.attachments {
         let summary = format!("attachment {cid} ({} bytes)", data.len());
@@ -235,6 +324,7 @@ fn queue(
             Some(record),
         );
     }
+    under_way(out)
 }
 
 /// Directives the device owes an answer to start a conformance clock.

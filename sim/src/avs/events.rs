@@ -37,9 +37,11 @@ enum Answer {
     NoContentAtEnd,
     /// A multipart answer is open; close it when the body ends.
     Streaming { send: SendStream<Bytes> },
-    /// An error was sent; the rest of the body is drained and dropped.
+    /// An answer was sent; the rest of the body is read and dropped, up to
+    /// `avs.max_event_bytes` (then RST_STREAM NO_ERROR).
     Done,
-    /// A fault holds the answer back: drain the body, never answer.
+    /// A fault holds the answer back: read the body up to
+    /// `avs.max_event_bytes`, never answer.
     Held,
 }
 
@@ -133,10 +135,31 @@ async fn read_and_answer(
         if !withhold_window {
             let _ = body.flow_control().release_capacity(chunk.len());
         }
-        if matches!(answer, Answer::Done | Answer::Held) {
-            continue;
-        }
+        // Every byte counts, also those read after the answer was decided.
         received = received.saturating_add(chunk.len() as u64);
+        let over = received > cfg.max_event_bytes;
+        match answer {
+            Answer::Done if over => {
+                // An answer (a fault's, a rule's error) went out while the
+                // body kept coming: read no more of it than an event may be.
+                let why = format!("over avs.max_event_bytes = {}", cfg.max_event_bytes);
+                return ctx.stop_upload(respond, &why).await;
+            }
+            Answer::Held if over => {
+                // Hold the answer without reading on: the stream's window
+                // stays spent, so flow control stops the client.
+                ctx.note(
+                    Kind::Error,
+                    format!(
+                        "held event: the rest of the upload (over avs.max_event_bytes = {}) is not read",
+                        cfg.max_event_bytes
+                    ),
+                );
+                return crate::avs::fault::hold(&ctx.conn, respond).await;
+            }
+            Answer::Done | Answer::Held => continue,
+            _ => {}
+        }
         match reader.feed(&chunk) {
             Ok(Some(metadata)) => {
                 saw_metadata = true;
@@ -145,27 +168,15 @@ async fn read_and_answer(
             Ok(None) => {}
             Err(e) => {
                 let whole_answer = matches!(answer, Answer::Undecided | Answer::NoContentAtEnd);
-                answer = ctx.fail(answer, respond, &e, saw_metadata);
-                if received > cfg.max_event_bytes {
-                    if whole_answer {
-                        // RFC 9113 §8.1: the 400 is a complete answer, so ask the
-                        // client to stop sending (RST_STREAM NO_ERROR) instead of
-                        // reading the rest. The reset drops frames still queued on
-                        // the stream: let the 400 reach the socket first.
-                        ctx.conn.flush_barrier().await;
-                        respond.send_reset(h2::Reason::NO_ERROR);
-                        ctx.note(
-                            Kind::Reset,
-                            format!(
-                                "RST_STREAM NO_ERROR after the 400: the rest of the upload (over avs.max_event_bytes = {}) is not read",
-                                cfg.max_event_bytes
-                            ),
-                        );
-                    }
-                    // (A multipart answer already under way was cut with
-                    // RST_STREAM CANCEL by `fail`: that reset ends the upload too.)
-                    return;
+                ctx.fail(answer, respond, &e, saw_metadata);
+                if whole_answer {
+                    // The 400 is complete and the rest of the body cannot be
+                    // read as an event anyway: stop the upload now.
+                    return ctx.stop_upload(respond, &e.to_string()).await;
                 }
+                // A multipart answer already under way was cut with
+                // RST_STREAM CANCEL by `fail`: that reset ends the upload too.
+                return;
             }
         }
     }
@@ -199,6 +210,16 @@ impl Ctx {
 
     fn note(&self, kind: Kind, summary: String) {
         self.record(Record::new(Face::Avs, kind, summary));
+    }
+
+    /// The answer went out whole: stop the upload (`respond::stop_upload`)
+    /// and journal why the rest is not read.
+    async fn stop_upload(&self, respond: &mut SendResponse<Bytes>, why: &str) {
+        respond::stop_upload(&self.conn, respond).await;
+        self.note(
+            Kind::Reset,
+            format!("RST_STREAM NO_ERROR after the answer: the rest of the upload is not read ({why})"),
+        );
     }
 
     fn request_record(&self, body: serde_json::Value, summary: &str) -> u64 {
@@ -400,8 +421,7 @@ async fn drain(conn: &Connection, mut body: RecvStream, respond: &mut SendRespon
         let _ = body.flow_control().release_capacity(chunk.len());
         seen = seen.saturating_add(chunk.len() as u64);
         if seen > limit {
-            conn.flush_barrier().await;
-            respond.send_reset(h2::Reason::NO_ERROR);
+            respond::stop_upload(conn, respond).await;
             return;
         }
     }

@@ -26,3 +26,16 @@ pub fn error(respond: &mut SendResponse<Bytes>, err: &AvsError) -> Result<(), h2
 pub fn empty(respond: &mut SendResponse<Bytes>, status: StatusCode) -> Result<(), h2::Error> {
     respond.send_response(head(status, None), true).map(|_| ())
 }
+
+/// Ask the client to stop sending a request body whose answer already went
+/// out whole (RFC 9113 §8.1: RST_STREAM NO_ERROR after a complete response),
+/// instead of reading the rest of it.
+///
+/// The flush comes first because a reset drops the frames still queued on
+/// its stream: without it the client could get the RST_STREAM in place of
+/// the answer. `flush_barrier` waits until a PING sent after the answer has
+/// come back, so the answer has reached the socket.
+pub async fn stop_upload(conn: &crate::avs::connection::Connection, respond: &mut SendResponse<Bytes>) {
+    conn.flush_barrier().await;
+    respond.send_reset(h2::Reason::NO_ERROR);
+}

@@ -124,7 +124,7 @@ async fn push_directive(
             .journal
             .record(Record::new(Face::Control, Kind::Error, e.to_string()).device(&id));
         match e {
-            PushError::NoDownchannel(_) => ControlError::Conflict(e.to_string()),
+            PushError::NoDownchannel(_) | PushError::Ending(..) => ControlError::Conflict(e.to_string()),
             PushError::QueueFull(..) => ControlError::Busy(e.to_string()),
         }
     })?;
