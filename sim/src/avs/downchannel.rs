@@ -200,7 +200,7 @@ async fn pump(
                 StreamEvent::Reset(reason) => return format!("client reset the stream: {reason:?}"),
                 StreamEvent::Closed(why) => return why,
             },
-            _ = sleep_until(stall_deadline) => {
+            _ = crate::clock::sleep_until(stall_deadline) => {
                 let waiting = out.waiting();
                 send.send_reset(h2::Reason::CANCEL);
                 let why = format!(
@@ -263,13 +263,6 @@ fn finish(state: &State, conn: &Connection, send: &mut SendStream<Bytes>, out: &
     let _ = out.write_all(send, &mut done);
     journal_all(state, conn, done);
     let _ = send.send_data(Bytes::new(), true);
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn journal_all(state: &State, conn: &Connection, records: Vec<Record>) {
