@@ -53,6 +53,8 @@ pub struct RunArgs {
     /// in its environment; its output goes into the reports; it is stopped at the end.
     #[arg(long, value_name = "CMD")]
     pub spawn: Option<String>,
+    /// Listener flags and config as for `serve`, except that a listener left
+    /// at its default takes a free port (127.0.0.1:0).
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -262,6 +264,22 @@ fn run(args: RunArgs) -> ExitCode {
     run_scenarios(args).unwrap_or_else(|code| code)
 }
 
+/// `run` starts a simulator of its own: a listener nobody chose (by flag,
+/// config file or environment) takes a free port (`127.0.0.1:0`), so a run
+/// never clashes with a `serve` on the default ports; the spawned device
+/// learns the real ones from its environment.
+fn free_ports_unless_chosen(config: &mut Config) {
+    let defaults = crate::config::Listen::default();
+    let free = |a: &mut std::net::SocketAddr, default: std::net::SocketAddr| {
+        if *a == default {
+            a.set_port(0);
+        }
+    };
+    free(&mut config.listen.avs, defaults.avs);
+    free(&mut config.listen.plain, defaults.plain);
+    free(&mut config.listen.control, defaults.control);
+}
+
 fn run_scenarios(args: RunArgs) -> Result<ExitCode, ExitCode> {
     use crate::scenario::batch;
     let scenarios = batch::load_all(&args.scenarios).map_err(|errors| {
@@ -269,6 +287,7 @@ fn run_scenarios(args: RunArgs) -> Result<ExitCode, ExitCode> {
         ExitCode::from(INVALID)
     })?;
     let mut config = serve_config(&args.serve, std::env::vars()).map_err(|e| exit(INVALID)(e.to_string()))?;
+    free_ports_unless_chosen(&mut config);
     // `run` drives its scenarios itself; none start on connect.
     config.scenarios.clear();
     let config = batch::merged_config(&config, &scenarios).map_err(exit(INVALID))?;
@@ -297,6 +316,16 @@ fn run_scenarios(args: RunArgs) -> Result<ExitCode, ExitCode> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn run_takes_free_ports_for_listeners_nobody_chose() {
+        let mut config = Config::default();
+        config.listen.control = "127.0.0.1:9999".parse().unwrap();
+        free_ports_unless_chosen(&mut config);
+        assert_eq!(config.listen.avs, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.listen.plain, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.listen.control, "127.0.0.1:9999".parse().unwrap(), "chosen, kept");
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {

@@ -338,6 +338,38 @@ async fn the_readme_example_works_as_written() {
     assert!(ko.stdout.contains("FAIL 2"), "{}", ko.stdout);
 }
 
+/// `run` as the README shows it, without listener flags, while something
+/// (a `serve`, say) holds the default ports: it takes free ones.
+#[tokio::test]
+async fn run_without_port_flags_beside_a_busy_default_port() {
+    // Held for the whole run when free; when already taken, busy all the same.
+    let _held: Vec<_> = ["127.0.0.1:8443", "127.0.0.1:8080", "127.0.0.1:9090"]
+        .iter()
+        .filter_map(|a| std::net::TcpListener::bind(a).ok())
+        .collect();
+    let dir = temp_dir("run-free-ports");
+    let out = tokio::time::timeout(
+        DEADLINE * 6,
+        Command::new(binary::path())
+            .current_dir(&dir)
+            .arg("run")
+            .arg(library("software-info.toml"))
+            .args(["--junit", "out/junit.xml", "--spawn", &device("--token kitchen")])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("run finishes")
+    .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(dir.join("out/junit.xml").exists());
+}
+
 #[tokio::test]
 async fn survive_goaway() {
     both_ways(
