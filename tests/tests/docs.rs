@@ -63,3 +63,46 @@ fn run_outputs_are_not_committed() {
         "out/ (JUnit and reports) is ignored"
     );
 }
+
+/// The README's curl session, run as written against `avs-sim serve` (its
+/// ports and certificate directory put in place of the defaults): the
+/// downchannel gets the pushed directive, ping and the event get 204.
+#[tokio::test]
+async fn the_readme_curl_session_works_as_written() {
+    use avs_sim_tests::binary::Served;
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let session = &blocks(&readme, "## Quick start", "sh")[1];
+    assert!(session.contains("curl"), "{session}");
+    let served = Served::start(&[], &[]).await;
+    let port = |url: &str| Served::port(url).to_string();
+    let session = session
+        .replace("localhost:8443", &format!("localhost:{}", port(&served.avs)))
+        .replace("localhost:9090", &format!("localhost:{}", port(&served.control)));
+    // Once the directive has come down the backgrounded downchannel (its
+    // header names the namespace; the push's own answer does not), end it.
+    let script = format!(
+        "{{\n{session}\n}} > session.out 2>&1\n\
+         for i in $(seq 100); do grep -q '\"namespace\":\"System\"' session.out && break; sleep 0.1; done\n\
+         kill $! 2>/dev/null; wait; cat session.out\n"
+    );
+    let out = tokio::time::timeout(
+        avs_sim_tests::DEADLINE * 3,
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(&served.dir)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the session ends")
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("\"messageId\""), "the push is accepted: {said}\n{err}");
+    assert!(
+        said.contains("\"namespace\":\"System\""),
+        "the directive came down: {said}"
+    );
+    assert_eq!(said.matches("204").count(), 2, "ping and the event: {said}\n{err}");
+}
