@@ -36,6 +36,10 @@ pub struct Config {
     pub seed: u64,
     /// A chaos profile: fault rules active from the start.
     pub faults: Vec<crate::faults::Rule>,
+    /// Smart home skills Alexa can invoke (a local command or an HTTP endpoint).
+    pub skills: Vec<crate::smarthome::SkillDecl>,
+    /// Customers who enabled a skill: the token Alexa puts in directives.
+    pub users: Vec<crate::smarthome::UserDecl>,
 }
 
 /// `lenient` accepts any non-empty token (the token is the device id);
@@ -290,6 +294,8 @@ impl Default for Config {
             scenarios: Vec::new(),
             seed: 0,
             faults: Vec::new(),
+            skills: Vec::new(),
+            users: Vec::new(),
         }
     }
 }
@@ -370,6 +376,7 @@ impl Config {
                 errors.push(format!("faults[{i}]: {e}"));
             }
         }
+        errors.extend(crate::smarthome::skills::validate(&self.skills, &self.users));
         if errors.is_empty() {
             Ok(())
         } else {
@@ -605,6 +612,24 @@ listen = "127.0.0.1:8444"
         assert_eq!(c.limits.handshake_timeout, Duration::from_millis(250));
         assert_eq!(c.limits.header_read_timeout, Duration::from_secs(2));
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn skills_and_users_are_checked_with_the_rest() {
+        let c = Config::from_toml(
+            "[[skills]]\nid = 'lights'\ncommand = ['python3', 'skill.py']\n[[users]]\nid = 'u1'\nskill = 'lights'\ntoken = 't'\n",
+            "t",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let c = Config::from_toml("[[users]]\nid = 'u1'\nskill = 'nope'\ntoken = 't'\n", "t").unwrap();
+        let ConfigError::Invalid(errors) = c.validate().unwrap_err() else {
+            panic!()
+        };
+        assert!(
+            errors.iter().any(|e| e.contains("skill \"nope\" is not declared")),
+            "{errors:?}"
+        );
     }
 
     #[test]

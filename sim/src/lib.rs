@@ -17,6 +17,8 @@
 //!   the HTTP/2 stream and frame actions live in `avs`.
 //! - `scenario`: the TOML scenario format, its checks, the runner, reports and
 //!   the `serve --scenario` service.
+//! - `smarthome`: Alexa toward smart home skills (skills and users, invoking a
+//!   skill's handler); the rest of that face is being built on it.
 //! - `device`: the reference device (`avs-sim device`), an AVS Device SDK look-alike.
 //! - `state`: what the faces share.
 //! - `clock`, `duration`: time, read in one place; durations as strings.
@@ -38,6 +40,7 @@ pub mod lwa;
 pub mod public;
 pub mod scenario;
 pub mod server;
+pub mod smarthome;
 pub mod state;
 pub mod tls;
 
