@@ -4,9 +4,11 @@
 //! directive envelope, the return value the answer (reference smarthome.md
 //! §6). This face owns the skills and users declared in config and how a
 //! skill is reached (`invoke`: a local command or an HTTP endpoint such as
-//! the Lambda Runtime Interface Emulator). Directive builders, the rules
-//! answers are judged by, the event gateway and the registry build on it.
+//! the Lambda Runtime Interface Emulator) and the directives Alexa sends
+//! (`directive`). The rules answers are judged by, the event gateway and the
+//! registry build on these.
 
+pub mod directive;
 pub mod invoke;
 pub mod skills;
 
