@@ -10,6 +10,7 @@
 
 pub mod directive;
 pub mod invoke;
+pub mod judge;
 pub mod skills;
 
 pub use invoke::{Invocation, Outcome};

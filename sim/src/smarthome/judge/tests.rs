@@ -1,0 +1,249 @@
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+/// A Discover.Response with one valid light (written for these tests).
+fn valid() -> Value {
+    json!({"event": {
+        "header": {"namespace": "Alexa.Discovery", "name": "Discover.Response", "payloadVersion": "3",
+                   "messageId": "6d2b1e3c-0b7a-4a57-9d1e-5f1f8c3a2b10"},
+        "payload": {"endpoints": [{
+            "endpointId": "lamp-1",
+            "manufacturerName": "Example Lights",
+            "description": "A test lamp",
+            "friendlyName": "Desk lamp",
+            "displayCategories": ["LIGHT"],
+            "cookie": {"room": "study"},
+            "capabilities": [
+                {"type": "AlexaInterface", "interface": "Alexa", "version": "3"},
+                {"type": "AlexaInterface", "interface": "Alexa.PowerController", "version": "3",
+                 "properties": {"supported": [{"name": "powerState"}], "proactivelyReported": true, "retrievable": true}}
+            ]
+        }]}
+    }})
+}
+
+/// Judge `answer` with one change made at `pointer`.
+fn with(pointer: &str, value: Value, mode: Mode) -> Discovery {
+    let mut a = valid();
+    *a.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+    discovery(&a, mode)
+}
+
+fn only(d: &Discovery, rule: &str, severity: Severity, pointer: &str) {
+    assert!(
+        d.findings
+            .iter()
+            .any(|f| f.rule == rule && f.severity == severity && f.pointer == pointer),
+        "want {rule} {severity:?} at {pointer}: {:#?}",
+        d.findings
+    );
+}
+
+#[test]
+fn a_valid_answer_is_accepted_without_findings() {
+    let d = discovery(&valid(), Mode::Strict);
+    assert_eq!(d.accepted, ["lamp-1"]);
+    assert!(d.findings.is_empty(), "{:#?}", d.findings);
+}
+
+#[test]
+fn an_empty_endpoint_list_is_a_valid_answer() {
+    let d = with("/event/payload/endpoints", json!([]), Mode::Strict);
+    assert!(d.findings.is_empty() && d.accepted.is_empty());
+}
+
+#[test]
+fn rule_1_payload_version_is_the_string_3() {
+    for bad in [json!(3), json!("3.0")] {
+        let d = with("/event/header/payloadVersion", bad, Mode::Default);
+        only(&d, "1 header", Severity::Error, "/event/header/payloadVersion");
+        assert!(d.accepted.is_empty(), "a broken answer shows nothing");
+    }
+    let d = with("/event/header/name", json!("Discover"), Mode::Default);
+    only(&d, "1 header", Severity::Error, "/event/header/name");
+}
+
+#[test]
+fn rules_2_and_3_message_id() {
+    let d = with("/event/header/messageId", json!(""), Mode::Default);
+    only(&d, "2 messageId", Severity::Error, "/event/header/messageId");
+    let d = with("/event/header/messageId", json!("has_underscore"), Mode::Default);
+    only(&d, "3 messageId format", Severity::Warning, "/event/header/messageId");
+    assert_eq!(d.accepted, ["lamp-1"], "a warning drops nothing");
+    let d = with("/event/header/messageId", json!("has_underscore"), Mode::Strict);
+    only(&d, "3 messageId format", Severity::Error, "/event/header/messageId");
+}
+
+#[test]
+fn rule_4_unknown_keys_warn() {
+    let d = with("/event/payload", json!({"endpoints": [], "extra": 1}), Mode::Default);
+    only(&d, "4 only known keys", Severity::Warning, "/event/payload/extra");
+}
+
+#[test]
+fn rule_5_at_most_300_endpoints() {
+    let d = with("/event/payload/endpoints", json!("none"), Mode::Default);
+    only(&d, "5 endpoints", Severity::Error, "/event/payload/endpoints");
+    let mut many = Vec::new();
+    for i in 0..301 {
+        let mut e = valid()["event"]["payload"]["endpoints"][0].clone();
+        e["endpointId"] = json!(format!("e{i}"));
+        many.push(e);
+    }
+    let d = with("/event/payload/endpoints", json!(many), Mode::Default);
+    only(&d, "5 endpoints", Severity::Error, "/event/payload/endpoints");
+}
+
+#[test]
+fn rule_6_endpoint_id_characters_and_length() {
+    let at = "/event/payload/endpoints/0/endpointId";
+    let d = with(at, json!("lamp/1"), Mode::Default);
+    only(&d, "6 endpointId", Severity::Error, at);
+    assert_eq!(d.dropped[0].endpoint_id.as_deref(), Some("lamp/1"));
+    let d = with(at, json!("x".repeat(257)), Mode::Default);
+    only(&d, "6 endpointId", Severity::Error, at);
+    let d = with(at, json!("lamp 1"), Mode::Default);
+    only(&d, "6 endpointId", Severity::Warning, at);
+    assert_eq!(d.accepted, ["lamp 1"]);
+}
+
+#[test]
+fn rule_7_duplicate_ids_drop_the_second_and_keep_the_first() {
+    let e = valid()["event"]["payload"]["endpoints"][0].clone();
+    let d = with("/event/payload/endpoints", json!([e, e]), Mode::Default);
+    only(
+        &d,
+        "7 endpointId unique",
+        Severity::Error,
+        "/event/payload/endpoints/1/endpointId",
+    );
+    assert_eq!(d.accepted, ["lamp-1"]);
+    assert_eq!(d.dropped.len(), 1);
+}
+
+#[test]
+fn rule_8_manufacturer_and_description() {
+    let at = "/event/payload/endpoints/0/description";
+    let d = with(at, json!("d".repeat(129)), Mode::Default);
+    only(&d, "8 manufacturerName, description", Severity::Error, at);
+    let mut a = valid();
+    a["event"]["payload"]["endpoints"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("manufacturerName");
+    let d = discovery(&a, Mode::Default);
+    only(
+        &d,
+        "8 manufacturerName, description",
+        Severity::Error,
+        "/event/payload/endpoints/0/manufacturerName",
+    );
+}
+
+#[test]
+fn rule_9_friendly_name() {
+    let at = "/event/payload/endpoints/0/friendlyName";
+    let d = with(at, json!("Desk lamp!"), Mode::Default);
+    only(&d, "9 friendlyName", Severity::Warning, at);
+    let d = with(at, json!("Desk lamp!"), Mode::Strict);
+    only(&d, "9 friendlyName", Severity::Error, at);
+    let d = with(at, json!("a".repeat(200)), Mode::Default);
+    only(&d, "9 friendlyName", Severity::Warning, at);
+    let d = with(at, json!("a".repeat(257)), Mode::Default);
+    only(&d, "9 friendlyName", Severity::Error, at);
+}
+
+#[test]
+fn rule_10_display_categories() {
+    let at = "/event/payload/endpoints/0/displayCategories";
+    let d = with(at, json!([]), Mode::Default);
+    only(&d, "10 displayCategories", Severity::Error, at);
+    let d = with(at, json!(["LIGHT", "LIGHT"]), Mode::Default);
+    only(&d, "10 displayCategories", Severity::Error, &format!("{at}/1"));
+    let d = with(at, json!(["AIR_PURIFIER"]), Mode::Default);
+    only(&d, "10 displayCategories", Severity::Warning, &format!("{at}/0"));
+}
+
+#[test]
+fn rule_11_cookie() {
+    let at = "/event/payload/endpoints/0/cookie";
+    let d = with(at, json!({"n": 1}), Mode::Default);
+    only(&d, "11 cookie", Severity::Error, &format!("{at}/n"));
+    let d = with(at, json!({"big": "x".repeat(5000)}), Mode::Default);
+    only(&d, "11 cookie", Severity::Error, at);
+}
+
+#[test]
+fn rules_12_and_15_capabilities() {
+    let at = "/event/payload/endpoints/0/capabilities";
+    let d = with(at, json!([]), Mode::Default);
+    only(&d, "12 capabilities", Severity::Error, at);
+    let power = valid()["event"]["payload"]["endpoints"][0]["capabilities"][1].clone();
+    let d = with(at, json!([power]), Mode::Default);
+    only(&d, "15 Alexa interface", Severity::Warning, at);
+    let d = with(at, json!([power, power]), Mode::Default);
+    only(&d, "12 capabilities", Severity::Error, &format!("{at}/1"));
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "[a-zA-Z0-9 _!/~-]{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            proptest::collection::btree_map("[a-zA-Z/~]{1,10}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// The pointer's parent exists in `doc` (a finding points at a value, or at
+/// the place a required one is missing).
+fn parent_exists(doc: &Value, pointer: &str) -> bool {
+    let parent = pointer.rfind('/').map_or("", |i| &pointer[..i]);
+    doc.pointer(parent).is_some()
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_json_never_panics(doc in json_value()) {
+        let _ = discovery(&doc, Mode::Default);
+        let _ = discovery(&json!({"event": doc}), Mode::Strict);
+    }
+
+    /// Replace any one value of a valid answer: it is accepted, or each
+    /// finding points into the document.
+    #[test]
+    fn a_mutated_answer_is_judged_with_pointers_into_it(which in 0usize..64, value in json_value()) {
+        let mut doc = valid();
+        let mut pointers = Vec::new();
+        collect(&doc, String::new(), &mut pointers);
+        let target = &pointers[which % pointers.len()];
+        if let Some(slot) = doc.pointer_mut(target) {
+            *slot = value;
+        }
+        let d = discovery(&doc, Mode::Default);
+        for f in &d.findings {
+            prop_assert!(parent_exists(&doc, &f.pointer), "{f:?} in {doc}");
+        }
+    }
+}
+
+fn collect(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, v)| collect(v, format!("{at}/{}", escape(k)), out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| collect(v, format!("{at}/{i}"), out)),
+        _ => {}
+    }
+}
