@@ -271,3 +271,34 @@ impl Downchannel {
         }
     }
 }
+
+/// Keep sending, as fast as flow control allows, until the server resets the
+/// stream; the reset's reason and the bytes sent. Fails past `most` bytes:
+/// the server kept reading.
+pub async fn send_until_reset(mut upload: h2::SendStream<Bytes>, most: u64) -> (Option<h2::Reason>, u64) {
+    let chunk = Bytes::from(vec![b'x'; 16 * 1024]);
+    let mut sent = 0u64;
+    let reason = loop {
+        upload.reserve_capacity(chunk.len());
+        let next = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = upload.poll_reset(cx) {
+                return std::task::Poll::Ready(Err(r.ok()));
+            }
+            upload.poll_capacity(cx).map(Ok)
+        })
+        .await;
+        match next {
+            Err(reason) => break reason,
+            Ok(Some(Ok(n))) if n > 0 => {
+                if upload.send_data(chunk.slice(..n), false).is_err() {
+                    break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok();
+                }
+                sent += n as u64;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok(),
+        }
+        assert!(sent < most, "the server kept reading {sent} bytes");
+    };
+    (reason, sent)
+}

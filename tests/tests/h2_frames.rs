@@ -166,14 +166,7 @@ async fn an_abrupt_goaway_is_the_same_frames_on_every_run() {
         let token = format!("abrupt-{run}");
         let rule = json!({"when": {"device": token, "path": "/ping"},
                           "then": {"action": "goaway", "graceful": false, "code": "ENHANCE_YOUR_CALM"}});
-        let resp = sim
-            .http
-            .post(sim.control("/api/faults"))
-            .json(&rule)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
+        sim.add_fault(rule).await;
         let mut conn = with_downchannel(&sim, &token).await;
         conn.send(&raw::request(3, "GET", "/ping", &token, true, &[]))
             .await

@@ -4,7 +4,7 @@
 //! the HTTP/1.1 header read timeout, the RFC 2046 boundary length, and the
 //! event body limit answered with 400 and then RST_STREAM.
 
-use avs_sim_tests::device::{Device, read_whole, tls_offering};
+use avs_sim_tests::device::{Device, read_whole, send_until_reset, tls_offering};
 use avs_sim_tests::{DEADLINE, TestSim, event};
 use bytes::Bytes;
 use http::{Method, Request};
@@ -251,37 +251,6 @@ async fn an_upload_over_the_event_limit_gets_400_then_a_reset() {
     // The connection lives on.
     assert_eq!(dev.ping("/ping").await.unwrap(), 204);
     sim.stop().await;
-}
-
-/// Keep sending, as fast as flow control allows, until the server resets the
-/// stream; the reset's reason and the bytes sent. Fails past `most` bytes:
-/// the server kept reading.
-async fn send_until_reset(mut upload: h2::SendStream<Bytes>, most: u64) -> (Option<h2::Reason>, u64) {
-    let chunk = Bytes::from(vec![0u8; 16 * 1024]);
-    let mut sent = 0u64;
-    let reason = loop {
-        upload.reserve_capacity(chunk.len());
-        let next = std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(r) = upload.poll_reset(cx) {
-                return std::task::Poll::Ready(Err(r.ok()));
-            }
-            upload.poll_capacity(cx).map(Ok)
-        })
-        .await;
-        match next {
-            Err(reason) => break reason,
-            Ok(Some(Ok(n))) if n > 0 => {
-                if upload.send_data(chunk.slice(..n), false).is_err() {
-                    break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok();
-                }
-                sent += n as u64;
-            }
-            Ok(Some(Ok(_))) => {}
-            Ok(_) => break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok(),
-        }
-        assert!(sent < most, "the server kept reading {sent} bytes");
-    };
-    (reason, sent)
 }
 
 /// Send `req` on a fresh h2c connection and keep uploading: the answer must

@@ -1,41 +1,10 @@
 //! Event uploads whose answer is decided before their body ends: once the
 //! answer is out, the rest of the upload is not read without bound.
 
-use avs_sim_tests::device::{SDK_BOUNDARY, read_whole};
+use avs_sim_tests::device::{SDK_BOUNDARY, read_whole, send_until_reset};
 use avs_sim_tests::{DEADLINE, TestSim, event};
 use bytes::Bytes;
 use serde_json::json;
-
-/// Keep sending, as fast as flow control allows, until the server resets the
-/// stream; the reset's reason and the bytes sent. Fails past `most` bytes:
-/// the server kept reading.
-async fn send_until_reset(mut upload: h2::SendStream<Bytes>, most: u64) -> (Option<h2::Reason>, u64) {
-    let chunk = Bytes::from(vec![b'x'; 16 * 1024]);
-    let mut sent = 0u64;
-    let reason = loop {
-        upload.reserve_capacity(chunk.len());
-        let next = std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(r) = upload.poll_reset(cx) {
-                return std::task::Poll::Ready(Err(r.ok()));
-            }
-            upload.poll_capacity(cx).map(Ok)
-        })
-        .await;
-        match next {
-            Err(reason) => break reason,
-            Ok(Some(Ok(n))) if n > 0 => {
-                if upload.send_data(chunk.slice(..n), false).is_err() {
-                    break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok();
-                }
-                sent += n as u64;
-            }
-            Ok(Some(Ok(_))) => {}
-            Ok(_) => break std::future::poll_fn(|cx| upload.poll_reset(cx)).await.ok(),
-        }
-        assert!(sent < most, "the server kept reading {sent} bytes");
-    };
-    (reason, sent)
-}
 
 /// An h2c connection as device `token`; the request handle.
 async fn h2c(sim: &TestSim) -> h2::client::SendRequest<Bytes> {
@@ -137,14 +106,7 @@ async fn an_upload_answered_by_a_fault_is_read_no_further_than_the_event_limit()
         "when": {"device": "loud", "event": "SpeechRecognizer.Recognize"},
         "then": {"action": "status", "status": 429},
     });
-    let resp = sim
-        .http
-        .post(sim.control("/api/faults"))
-        .json(&rule)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    sim.add_fault(rule).await;
     let metadata = event("SpeechRecognizer", "Recognize", json!({"profile": "NEAR_FIELD"}));
     let (resp, upload) = dev.open_event(&metadata).await.unwrap();
     let sender = tokio::spawn(send_until_reset(upload, 256 * LIMIT));
