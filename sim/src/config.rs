@@ -40,6 +40,8 @@ pub struct Config {
     pub skills: Vec<crate::smarthome::SkillDecl>,
     /// Customers who enabled a skill: the token Alexa puts in directives.
     pub users: Vec<crate::smarthome::UserDecl>,
+    /// How the smart home face judges answers and paces the event gateway.
+    pub smarthome: crate::smarthome::SmartHomeConfig,
 }
 
 /// `lenient` accepts any non-empty token (the token is the device id);
@@ -296,6 +298,7 @@ impl Default for Config {
             faults: Vec::new(),
             skills: Vec::new(),
             users: Vec::new(),
+            smarthome: Default::default(),
         }
     }
 }
@@ -377,6 +380,7 @@ impl Config {
             }
         }
         errors.extend(crate::smarthome::skills::validate(&self.skills, &self.users));
+        errors.extend(self.smarthome.validate());
         if errors.is_empty() {
             Ok(())
         } else {

@@ -68,6 +68,8 @@ pub fn face_of(path: &str) -> Face {
         Face::Lwa
     } else if path.starts_with("/v1/devices/") {
         Face::Capabilities
+    } else if path == crate::smarthome::gateway::PATH {
+        Face::Gateway
     } else {
         Face::Avs
     }

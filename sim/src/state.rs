@@ -56,6 +56,8 @@ pub struct State {
     pub faults: crate::faults::Faults,
     /// Whether each listener's accept loop runs (`/healthz`).
     pub listener_health: Arc<crate::health::ListenerHealth>,
+    /// The smart home face: registry, gateway tokens, pacing.
+    pub smarthome: crate::smarthome::SmartHome,
 }
 
 impl State {
@@ -79,6 +81,7 @@ impl State {
             faults,
             devices: Devices::new(config.avs.directive_queue),
             tokens: Tokens::new(&config),
+            smarthome: crate::smarthome::SmartHome::new(&config),
             journal,
             config,
             listeners: Default::default(),

@@ -76,6 +76,12 @@ pub fn error_body(face: Face, status: u16, error: Option<&str>, body: Option<&st
             json!({"error": error, "error_description": format!("injected by a fault rule (HTTP {status})")})
         }
         Face::Capabilities => json!({"message": format!("injected by a fault rule (HTTP {status})")}),
+        Face::Gateway => crate::smarthome::GatewayError::Injected {
+            status,
+            code: error.map(str::to_string),
+            description: format!("injected by a fault rule (HTTP {status})"),
+        }
+        .to_json(),
         _ => AvsError::Injected {
             status,
             code: error.map(str::to_string),

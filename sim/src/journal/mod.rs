@@ -34,6 +34,10 @@ pub enum Face {
     Server,
     /// Scenario runs started by `serve --scenario` or the control API.
     Scenario,
+    /// Alexa toward a smart home skill: directives sent, answers judged.
+    Skill,
+    /// The Alexa event gateway (`POST /v3/events`).
+    Gateway,
 }
 
 impl Face {
@@ -45,6 +49,8 @@ impl Face {
             Face::Control => "control",
             Face::Server => "server",
             Face::Scenario => "scenario",
+            Face::Skill => "skill",
+            Face::Gateway => "gateway",
         }
     }
 }

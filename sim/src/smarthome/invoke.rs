@@ -219,8 +219,8 @@ mod tests {
         SkillDecl {
             id: "t".into(),
             command: Some(vec!["sh".into(), "-c".into(), script.into()]),
-            url: None,
             timeout: Duration::from_millis(timeout_ms),
+            ..SkillDecl::new("t")
         }
     }
 
@@ -309,9 +309,9 @@ mod tests {
     fn http(url: String, timeout_ms: u64) -> SkillDecl {
         SkillDecl {
             id: "h".into(),
-            command: None,
             url: Some(url),
             timeout: Duration::from_millis(timeout_ms),
+            ..SkillDecl::new("h")
         }
     }
 

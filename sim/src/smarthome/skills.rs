@@ -31,6 +31,35 @@ pub struct SkillDecl {
     /// How long Alexa waits; then SKILL_RESPONSE_TIMEOUT_EXCEPTION.
     #[serde(default = "alexa_budget", with = "crate::duration")]
     pub timeout: Duration,
+    /// Whether the skill has the "send Alexa events" permission; without it
+    /// the gateway answers 403 INSUFFICIENT_PERMISSION_EXCEPTION.
+    #[serde(default = "yes")]
+    pub send_events: bool,
+    /// The permission's LWA client id and secret; when given, the
+    /// authorization_code and refresh_token grants must present them.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+const fn yes() -> bool {
+    true
+}
+
+impl SkillDecl {
+    /// A skill with neither command nor url yet, and every default.
+    pub fn new(id: impl Into<String>) -> SkillDecl {
+        SkillDecl {
+            id: id.into(),
+            command: None,
+            url: None,
+            timeout: ALEXA_BUDGET,
+            send_events: true,
+            client_id: None,
+            client_secret: None,
+        }
+    }
 }
 
 /// A customer who enabled a skill and linked an account.
@@ -45,6 +74,16 @@ pub struct UserDecl {
     /// A token the skill may use at the event gateway without AcceptGrant.
     #[serde(default)]
     pub gateway_token: Option<String>,
+    /// Whether the skill is enabled; a disabled skill's events get 403
+    /// SKILL_DISABLED_EXCEPTION (the control API can change it).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// With `partition` (and `user_id`), Discover carries a
+    /// `BearerTokenWithPartition` scope instead of `BearerToken`.
+    #[serde(default)]
+    pub partition: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 /// Every problem with the declared skills and users, each naming its place.

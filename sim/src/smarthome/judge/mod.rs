@@ -15,8 +15,15 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;
 
-/// How strictly answers are judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub mod answer;
+pub mod event;
+
+pub use answer::{Answer, AnswerKind, answer};
+pub use event::{Context, Event, EventKind, event};
+
+/// How strictly answers are judged (`[smarthome] validation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// What the documentation requires; what it only recommends warns.
     #[default]
