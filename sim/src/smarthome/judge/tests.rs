@@ -137,8 +137,9 @@ fn rule_8_manufacturer_and_description() {
         &d,
         "8 manufacturerName, description",
         Severity::Error,
-        "/event/payload/endpoints/0/manufacturerName",
+        "/event/payload/endpoints/0",
     );
+    assert!(d.findings[0].message.contains("manufacturerName"), "{:?}", d.findings);
 }
 
 #[test]
@@ -186,7 +187,7 @@ fn rules_12_and_15_capabilities() {
     only(&d, "12 capabilities", Severity::Error, &format!("{at}/1"));
 }
 
-fn json_value() -> impl Strategy<Value = Value> {
+pub(super) fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
@@ -200,13 +201,6 @@ fn json_value() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
-}
-
-/// The pointer's parent exists in `doc` (a finding points at a value, or at
-/// the place a required one is missing).
-fn parent_exists(doc: &Value, pointer: &str) -> bool {
-    let parent = pointer.rfind('/').map_or("", |i| &pointer[..i]);
-    doc.pointer(parent).is_some()
 }
 
 proptest! {
@@ -229,12 +223,12 @@ proptest! {
         }
         let d = discovery(&doc, Mode::Default);
         for f in &d.findings {
-            prop_assert!(parent_exists(&doc, &f.pointer), "{f:?} in {doc}");
+            prop_assert!(doc.pointer(&f.pointer).is_some(), "{f:?} in {doc}");
         }
     }
 }
 
-fn collect(v: &Value, at: String, out: &mut Vec<String>) {
+pub(super) fn collect(v: &Value, at: String, out: &mut Vec<String>) {
     out.push(at.clone());
     match v {
         Value::Object(m) => m
@@ -246,4 +240,41 @@ fn collect(v: &Value, at: String, out: &mut Vec<String>) {
             .for_each(|(i, v)| collect(v, format!("{at}/{i}"), out)),
         _ => {}
     }
+}
+
+/// The seed's first example (six endpoints, appliance-001..006).
+pub(super) const SEED: &str = include_str!("fixtures/seed-discover-response.json");
+
+#[test]
+fn the_seed_example_is_accepted_without_errors() {
+    let doc: Value = serde_json::from_str(SEED).unwrap();
+    let d = discovery(&doc, Mode::Default);
+    assert_eq!(
+        d.accepted,
+        [
+            "appliance-001",
+            "appliance-002",
+            "appliance-003",
+            "appliance-004",
+            "appliance-005",
+            "appliance-006"
+        ]
+    );
+    assert!(d.dropped.is_empty());
+    assert!(
+        d.findings.iter().all(|f| f.severity == Severity::Warning),
+        "{:#?}",
+        d.findings
+    );
+    // The lock and the scene omit the Alexa interface (rule 15).
+    let warned: Vec<_> = d.findings.iter().map(|f| (f.rule, f.pointer.as_str())).collect();
+    assert_eq!(
+        warned,
+        [
+            ("15 Alexa interface", "/event/payload/endpoints/2/capabilities"),
+            ("15 Alexa interface", "/event/payload/endpoints/3/capabilities")
+        ]
+    );
+    let strict = discovery(&doc, Mode::Strict);
+    assert_eq!(strict.dropped.len(), 2, "strict drops the two without Alexa");
 }
