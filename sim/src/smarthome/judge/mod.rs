@@ -314,3 +314,7 @@ fn escape(key: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_answer;
+#[cfg(test)]
+mod tests_event;

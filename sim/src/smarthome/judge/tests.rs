@@ -278,3 +278,119 @@ fn the_seed_example_is_accepted_without_errors() {
     let strict = discovery(&doc, Mode::Strict);
     assert_eq!(strict.dropped.len(), 2, "strict drops the two without Alexa");
 }
+
+/// Judge `valid()` with a key set on its endpoint.
+fn with_key(key: &str, value: Value, mode: Mode) -> Discovery {
+    let mut a = valid();
+    a["event"]["payload"]["endpoints"][0][key] = value;
+    discovery(&a, mode)
+}
+
+const POWER: &str = "/event/payload/endpoints/0/capabilities/1";
+
+#[test]
+fn rule_13_capability_type_and_interface() {
+    let d = with(&format!("{POWER}/type"), json!("Interface"), Mode::Default);
+    only(&d, "13 capability type", Severity::Error, &format!("{POWER}/type"));
+    assert!(d.accepted.is_empty());
+    let at = format!("{POWER}/interface");
+    let d = with(&at, json!("Alexa.Teleporter"), Mode::Default);
+    only(&d, "13 interface", Severity::Warning, &at);
+    assert_eq!(d.accepted, ["lamp-1"]);
+    let d = with(&at, json!("Alexa.Teleporter"), Mode::Strict);
+    only(&d, "13 interface", Severity::Error, &at);
+}
+
+#[test]
+fn rule_13_flags_the_seed_video_examples_trailing_space() {
+    let playback = json!({"interface": "Alexa.PlaybackController ", "type": "AlexaInterface", "version": "3",
+                          "supportedOperations": ["Play", "Pause", "Stop"]});
+    let d = with(POWER, playback, Mode::Default);
+    let at = format!("{POWER}/interface");
+    only(&d, "13 interface", Severity::Warning, &at);
+    assert!(
+        d.findings.iter().any(|f| f.message.contains("trailing spaces")),
+        "{:#?}",
+        d.findings
+    );
+}
+
+#[test]
+fn rule_14_version() {
+    let at = format!("{POWER}/version");
+    let d = with(&at, json!(3), Mode::Default);
+    only(&d, "14 version", Severity::Error, &at);
+    let d = with(&at, json!("9"), Mode::Default);
+    only(&d, "14 version", Severity::Warning, &at);
+    let d = with(&at, json!("9"), Mode::Strict);
+    only(&d, "14 version", Severity::Error, &at);
+    let health = json!({"type": "AlexaInterface", "interface": "Alexa.EndpointHealth", "version": "3.1",
+                        "properties": {"supported": [{"name": "connectivity"}], "retrievable": true}});
+    let d = with(POWER, health.clone(), Mode::Default);
+    assert!(
+        d.findings.is_empty(),
+        "EndpointHealth 3.1 is documented: {:#?}",
+        d.findings
+    );
+    let d = with(POWER, health, Mode::Strict);
+    only(&d, "14 version", Severity::Error, &at);
+}
+
+#[test]
+fn rule_16_supported_property_names() {
+    let at = format!("{POWER}/properties/supported/0/name");
+    let d = with(&at, json!("brightness"), Mode::Default);
+    only(&d, "16 supported properties", Severity::Error, &at);
+    assert!(d.accepted.is_empty());
+    let d = with(
+        &format!("{POWER}/properties/supported/0"),
+        json!("powerState"),
+        Mode::Default,
+    );
+    only(
+        &d,
+        "16 supported properties",
+        Severity::Error,
+        &format!("{POWER}/properties/supported/0"),
+    );
+}
+
+#[test]
+fn rule_17_flags_are_booleans() {
+    for flag in ["proactivelyReported", "retrievable"] {
+        let at = format!("{POWER}/properties/{flag}");
+        let d = with(&at, json!("true"), Mode::Default);
+        only(&d, "17 proactivelyReported, retrievable", Severity::Error, &at);
+    }
+}
+
+#[test]
+fn rule_18_additional_attributes() {
+    let good = json!({"manufacturer": "Example", "model": "L1", "serialNumber": "1", "firmwareVersion": "2",
+                      "softwareVersion": "3", "customIdentifier": "c"});
+    assert!(with_key("additionalAttributes", good, Mode::Strict).findings.is_empty());
+    let at = "/event/payload/endpoints/0/additionalAttributes";
+    let d = with_key("additionalAttributes", json!({"colour": "red"}), Mode::Default);
+    only(
+        &d,
+        "18 additionalAttributes",
+        Severity::Warning,
+        &format!("{at}/colour"),
+    );
+    let d = with_key("additionalAttributes", json!({"model": "m".repeat(257)}), Mode::Default);
+    only(&d, "18 additionalAttributes", Severity::Warning, &format!("{at}/model"));
+    assert_eq!(d.accepted, ["lamp-1"]);
+    let d = with_key("additionalAttributes", json!({"model": 7}), Mode::Strict);
+    only(&d, "18 additionalAttributes", Severity::Error, &format!("{at}/model"));
+}
+
+#[test]
+fn rule_19_connections() {
+    let good = json!([{"type": "ZIGBEE", "macAddress": "00:11:22:AA:BB:33:44:55"}, {"type": "ZWAVE", "homeId": "1", "nodeId": "2"}]);
+    assert!(with_key("connections", good, Mode::Strict).findings.is_empty());
+    let at = "/event/payload/endpoints/0/connections/0";
+    let d = with_key("connections", json!([{"type": "BLUETOOTH"}]), Mode::Default);
+    only(&d, "19 connections", Severity::Warning, &format!("{at}/type"));
+    let d = with_key("connections", json!([{"type": "TCP_IP", "ip": "1"}]), Mode::Strict);
+    only(&d, "19 connections", Severity::Error, &format!("{at}/ip"));
+}
