@@ -228,6 +228,26 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Replace any one value of the seed's example: each finding points at
+    /// a place the mutated answer has, and strict mode never panics either.
+    #[test]
+    fn a_mutated_seed_example_is_judged_with_pointers_into_it(which in 0usize..512, value in json_value()) {
+        let mut doc: Value = serde_json::from_str(SEED).unwrap();
+        let mut pointers = Vec::new();
+        collect(&doc, String::new(), &mut pointers);
+        if let Some(slot) = doc.pointer_mut(&pointers[which % pointers.len()]) {
+            *slot = value;
+        }
+        for mode in [Mode::Default, Mode::Strict] {
+            let d = discovery(&doc, mode);
+            for f in d.findings.iter().chain(d.dropped.iter().flat_map(|x| &x.findings)) {
+                prop_assert!(doc.pointer(&f.pointer).is_some(), "{f:?} in {doc}");
+            }
+        }
+    }
+}
+
 pub(super) fn collect(v: &Value, at: String, out: &mut Vec<String>) {
     out.push(at.clone());
     match v {
