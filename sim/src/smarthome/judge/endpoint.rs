@@ -7,8 +7,8 @@ use super::{CATEGORIES, Mode, Report, escape};
 use serde_json::Value;
 use std::collections::HashSet;
 
-/// Rules 6–19 (but 14's neighbours 13–17 live in `capability`) for one
-/// endpoint at `at`.
+/// Rules 6–12, 15, 18 and 19 for one endpoint at `at`, and 13, 14, 16
+/// and 17 for each of its capabilities.
 pub(super) fn endpoint(r: &mut Report, e: &Value, at: &str, seen: &mut HashSet<String>) {
     endpoint_id(r, &e["endpointId"], &format!("{at}/endpointId"), seen);
     for key in ["manufacturerName", "description"] {
