@@ -253,6 +253,27 @@ pub fn write(path: &Path, text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn skill_paths_marked_relative_are_taken_from_the_scenario_file() {
+        let over: toml::Table = toml::from_str(
+            "[[skills]]\nid = 's'\ncommand = ['python3', './skills/x.py', '../y.py', 'plain', '/abs']\n",
+        )
+        .unwrap();
+        let fixed = super::skill_paths_from(&over, "lib/scenarios/a.toml");
+        let command = fixed["skills"][0]["command"].as_array().unwrap();
+        let args: Vec<&str> = command.iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "python3",
+                "lib/scenarios/./skills/x.py",
+                "lib/scenarios/../y.py",
+                "plain",
+                "/abs"
+            ]
+        );
+    }
+
+    #[test]
     fn device_output_keeps_only_its_tail() {
         let mut out = "é".repeat(1000);
         super::keep_tail(&mut out, 100);

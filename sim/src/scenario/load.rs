@@ -432,6 +432,38 @@ raw = "{{fw}} is not json"
     }
 
     #[test]
+    fn smart_home_steps_parse_and_are_checked() {
+        let text = "name = 't'\n\
+            [[steps]]\nkind = 'discover'\nuser = 'u'\naccepted = ['a']\ndropped = [{ endpoint = 'b', rule = '6' }]\n\
+            [[steps]]\nkind = 'skill_directive'\nuser = 'u'\ndirective = 'Alexa.PowerController.TurnOn'\nendpoint = 'a'\nanswer = 'Response'\n\
+            [[steps]]\nkind = 'expect_gateway_event'\nuser = 'u'\nevent = 'Alexa.ChangeReport'\nproperty = { name = 'powerState', value = 'ON' }\n\
+            [[steps]]\nkind = 'expect_registry'\nuser = 'u'\nendpoint = 'a'\npresent = false\n";
+        let s = parse(text, "s.toml").unwrap();
+        let kinds: Vec<&str> = s.steps.iter().map(|s| s.action.kind()).collect();
+        assert_eq!(
+            kinds,
+            ["discover", "skill_directive", "expect_gateway_event", "expect_registry"]
+        );
+        let errs = errors(
+            "name = 't'\n[[steps]]\nkind = 'discover'\nuser = 'u'\nverdict = 'slow'\n\
+             [[steps]]\nkind = 'skill_directive'\nuser = 'u'\ndirective = 'TurnOn'\n\
+             [[steps]]\nkind = 'expect_registry'\nuser = 'u'\nendpoint = 'a'\nusr = 'x'\n",
+        );
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(
+            errs[0].contains("verdict `slow` is not one of ok, invalid, timeout"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].contains("directive `TurnOn` must be Namespace.Name"),
+            "{}",
+            errs[1]
+        );
+        assert!(errs[2].contains("usr"), "{}", errs[2]);
+    }
+
+    #[test]
     fn three_mistakes_three_located_errors() {
         let text = GOOD
             .replace("within = \"10s\"", "within = \"10 parsecs\"")

@@ -284,3 +284,124 @@ impl Runner {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::run;
+    use crate::config::Config;
+    use crate::journal::{Face, Journal, Kind, Record};
+    use crate::state::State;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    /// A state whose user "u" has a skill answering `answer` (a shell
+    /// script standing in for a handler: the real sample skill is
+    /// exercised by the integration tests and the library scenarios).
+    fn state_with_skill(answer: &serde_json::Value) -> Arc<State> {
+        let text = format!(
+            "[[skills]]\nid = 's'\ncommand = ['sh', '-c', 'cat >/dev/null; printf %s \"$0\"', '{}']\ntimeout = '5s'\n\
+             [[users]]\nid = 'u'\nskill = 's'\ntoken = 't'\n",
+            answer.to_string().replace('\'', "")
+        );
+        let config = Config::from_toml(&text, "t").unwrap();
+        config.validate().unwrap();
+        State::new(config, Arc::new(Journal::new(1000)))
+    }
+
+    fn discover_response(ids: &[&str]) -> serde_json::Value {
+        let endpoints: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                json!({"endpointId": id, "manufacturerName": "M", "description": "D", "friendlyName": "Lamp",
+                       "displayCategories": ["LIGHT"],
+                       "capabilities": [{"type": "AlexaInterface", "interface": "Alexa", "version": "3"}]})
+            })
+            .collect();
+        json!({"event": {"header": {"namespace": "Alexa.Discovery", "name": "Discover.Response",
+               "payloadVersion": "3", "messageId": "m-1"}, "payload": {"endpoints": endpoints}}})
+    }
+
+    async fn run_text(state: &Arc<State>, steps: &str) -> super::super::ScenarioResult {
+        let s = crate::scenario::load::parse(&format!("name = 't'\n{steps}"), "t.toml").unwrap();
+        run(state.clone(), &s, 0, Arc::new(|_| {})).await
+    }
+
+    #[tokio::test]
+    async fn discover_checks_the_accepted_set_and_expect_registry_sees_it() {
+        let state = state_with_skill(&discover_response(&["a", "b", "bad id\\\\"]));
+        let r = run_text(
+            &state,
+            "[[steps]]\nkind = 'discover'\nuser = 'u'\naccepted = ['a', 'b']\n\
+             dropped = [{ endpoint = 'bad id\\\\', rule = '6' }]\n\
+             [[steps]]\nkind = 'expect_registry'\nuser = 'u'\nendpoint = 'a'\n\
+             [[steps]]\nkind = 'expect_registry'\nuser = 'u'\nendpoint = 'zz'\npresent = false\nwithin = '10ms'\n",
+        )
+        .await;
+        assert!(r.passed, "{r:#?}");
+        let r = run_text(&state, "[[steps]]\nkind = 'discover'\nuser = 'u'\naccepted = ['a']\n").await;
+        assert!(!r.passed);
+        let failure = r.failure.unwrap();
+        assert!(
+            failure.contains("expected accepted {\"a\"}, got {\"a\", \"b\"}"),
+            "{failure}"
+        );
+        let r = run_text(
+            &state,
+            "[[steps]]\nkind = 'discover'\nuser = 'u'\nverdict = 'timeout'\n",
+        )
+        .await;
+        assert!(r.failure.unwrap().contains("expected verdict timeout, got ok"));
+        let r = run_text(&state, "[[steps]]\nkind = 'discover'\nuser = 'nobody'\n").await;
+        assert!(r.failure.unwrap().contains("no user \"nobody\""));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expect_registry_fails_naming_what_alexa_knows() {
+        let state = state_with_skill(&json!({}));
+        let r = run_text(
+            &state,
+            "[[steps]]\nkind = 'expect_registry'\nuser = 'u'\nendpoint = 'a'\nwithin = '1s'\n",
+        )
+        .await;
+        let failure = r.failure.unwrap();
+        assert!(
+            failure.contains("a is unknown, expected known; known endpoints []"),
+            "{failure}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expect_gateway_event_matches_user_event_endpoint_status_and_property() {
+        let state = state_with_skill(&json!({}));
+        let message = json!({"event": {"header": {"namespace": "Alexa", "name": "ChangeReport"},
+            "payload": {"change": {"properties": [{"namespace": "Alexa.PowerController", "name": "powerState", "value": "ON"}]}}}});
+        let gateway = |user: &str, status: u16| {
+            let req = state.journal.record(
+                Record::new(Face::Gateway, Kind::Request, "POST /v3/events").body(json!({
+                    "user": user, "namespace": "Alexa", "name": "ChangeReport", "endpoint": "a", "message": message,
+                })),
+            );
+            state.journal.record(
+                Record::new(Face::Gateway, Kind::Response, status.to_string())
+                    .body(json!({"status": status, "request": req})),
+            );
+        };
+        gateway("other", 202);
+        gateway("u", 400);
+        let steps = "[[steps]]\nkind = 'expect_gateway_event'\nuser = 'u'\nevent = 'Alexa.ChangeReport'\nendpoint = 'a'\n\
+                     property = { name = 'powerState', value = 'ON' }\nwithin = '1s'\n";
+        let r = run_text(&state, steps).await;
+        let failure = r.failure.unwrap();
+        assert!(
+            failure.contains("no gateway event Alexa.ChangeReport for u"),
+            "{failure}"
+        );
+        assert!(failure.contains("→ 400"), "{failure}");
+        gateway("u", 202);
+        let r = run_text(&state, steps).await;
+        assert!(r.passed, "{r:#?}");
+        // Each gateway answer satisfies one expectation only.
+        let r = run_text(&state, steps).await;
+        assert!(!r.passed);
+    }
+}
