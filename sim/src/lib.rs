@@ -18,7 +18,8 @@
 //! - `scenario`: the TOML scenario format, its checks, the runner, reports and
 //!   the `serve --scenario` service.
 //! - `smarthome`: Alexa toward smart home skills (skills and users, invoking a
-//!   skill's handler); the rest of that face is being built on it.
+//!   skill's handler, the directives, judging answers, the registry) and the
+//!   event gateway skills post to.
 //! - `device`: the reference device (`avs-sim device`), an AVS Device SDK look-alike.
 //! - `state`: what the faces share.
 //! - `clock`, `duration`: time, read in one place; durations as strings.
