@@ -2,6 +2,8 @@
 //! people. JSON in, JSON out; every error is `{"error": "..."}` with a
 //! status that says what went wrong.
 
+pub mod registry;
+
 use crate::avs::devices::PushError;
 use crate::journal::{Face, Kind, Query, Record};
 use crate::state::State;
@@ -61,6 +63,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/scenarios", get(scenarios))
         .route("/api/scenarios/run", post(run_scenario))
         .route("/api/scenarios/{run}", get(scenario_run))
+        .merge(registry::router())
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,

@@ -108,6 +108,17 @@ impl Grants {
         s.codes.contains_key(code) || s.used.contains_key(code)
     }
 
+    /// The user an unused code was minted for, without using it (LWA checks
+    /// the skill's client credentials before the code is spent).
+    pub fn code_owner(&self, code: &str) -> Option<String> {
+        self.store.lock().codes.get(code).map(|h| h.user.clone())
+    }
+
+    /// The user a skill refresh token stands for.
+    pub fn refresh_owner(&self, refresh: &str) -> Option<String> {
+        self.store.lock().refresh.get(refresh).map(|h| h.user.clone())
+    }
+
     /// Whether `refresh` is a skill refresh token.
     pub fn is_refresh(&self, refresh: &str) -> bool {
         self.store.lock().refresh.contains_key(refresh)
