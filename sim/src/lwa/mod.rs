@@ -197,7 +197,11 @@ fn skill_grant(
         )),
         Err(GrantError::Unknown) => Err(OAuthError::bad(
             "invalid_grant",
-            "unknown authorization code or refresh token (the account may have been unlinked)",
+            "unknown authorization code or refresh token",
+        )),
+        Err(GrantError::Unlinked) => Err(OAuthError::bad(
+            "invalid_grant",
+            "the refresh token was discarded when the account was unlinked (ErrorResponse EXPIRED_AUTHORIZATION_CREDENTIAL or INVALID_AUTHORIZATION_CREDENTIAL)",
         )),
     }
 }

@@ -248,6 +248,11 @@ fn decide(
                 "the access token has expired: refresh it at /auth/o2/token (grant_type=refresh_token)".into(),
             ));
         }
+        (Some(_), Some(Err(GrantError::Unlinked))) => {
+            return refuse(GatewayError::InvalidAccessToken(
+                "the access token was discarded when the account was unlinked (an ErrorResponse said EXPIRED_AUTHORIZATION_CREDENTIAL or INVALID_AUTHORIZATION_CREDENTIAL)".into(),
+            ));
+        }
         (Some(_), Some(Err(_))) => {
             return refuse(GatewayError::InvalidAccessToken(
                 "unknown access token: it was not minted by LWA for a skill (or was discarded when the account was unlinked) and is no user's gateway_token".into(),
