@@ -438,13 +438,8 @@ async fn injected_500_and_503_carry_the_system_exception_body() {
 async fn registry_merges_add_update_delete_and_unknown_ids() {
     let sim = sim().await;
     let mut gw = H2Gateway::connect(&sim).await;
-    let post = |doc: Value| async move { doc };
     // Add two.
-    let doc = post(add_or_update(
-        U1,
-        vec![endpoint("a", "Lamp A"), endpoint("b", "Lamp B")],
-    ))
-    .await;
+    let doc = add_or_update(U1, vec![endpoint("a", "Lamp A"), endpoint("b", "Lamp B")]);
     assert_eq!(gw.post(Some(U1), &doc).await.status, 202);
     assert_eq!(endpoint_ids(&sim, "u1").await, ["a", "b"]);
     // Update one and add a third: the others stay, the update replaces the declaration.
