@@ -2,6 +2,7 @@
 //! people. JSON in, JSON out; every error is `{"error": "..."}` with a
 //! status that says what went wrong.
 
+mod alexa;
 pub mod registry;
 
 use crate::avs::devices::PushError;
@@ -63,6 +64,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/scenarios", get(scenarios))
         .route("/api/scenarios/run", post(run_scenario))
         .route("/api/scenarios/{run}", get(scenario_run))
+        .merge(alexa::router())
         .merge(registry::router())
         .fallback(|req: axum::extract::Request| async move {
             (

@@ -492,7 +492,21 @@ impl Rule {
         if let Some(t) = self.times {
             in_range("times", t, 1, u32::MAX)?;
         }
-        self.then.validate()
+        self.then.validate()?;
+        self.fits_face()
+    }
+
+    /// A skill invocation is not an HTTP/2 stream: only answering with an
+    /// error status, delaying and never answering make sense there.
+    fn fits_face(&self) -> Result<(), String> {
+        let skill_ok = matches!(self.then, Action::Status { .. } | Action::Delay { .. } | Action::Hold);
+        if self.when.face == Some(Face::Skill) && !skill_ok {
+            return Err(format!(
+                "then.action {:?} does not apply to face \"skill\" (status, delay or hold do)",
+                self.then.describe()
+            ));
+        }
+        Ok(())
     }
 }
 

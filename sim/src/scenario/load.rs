@@ -289,6 +289,30 @@ fn step(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Option<Step
             |s: &ClearFault| (s.name.clone(), s.id.clone()),
             Action::ClearFault,
         ),
+        "discover" => read(
+            whole,
+            diags,
+            |s: &Discover| (s.name.clone(), s.id.clone()),
+            Action::Discover,
+        ),
+        "skill_directive" => read(
+            whole,
+            diags,
+            |s: &SkillDirective| (s.name.clone(), s.id.clone()),
+            Action::SkillDirective,
+        ),
+        "expect_gateway_event" => read(
+            whole,
+            diags,
+            |s: &ExpectGatewayEvent| (s.name.clone(), s.id.clone()),
+            Action::ExpectGatewayEvent,
+        ),
+        "expect_registry" => read(
+            whole,
+            diags,
+            |s: &ExpectRegistry| (s.name.clone(), s.id.clone()),
+            Action::ExpectRegistry,
+        ),
         "repeat" => {
             let inner = nested(diags);
             read(

@@ -50,11 +50,23 @@ pub struct Invocation {
 
 /// Invoke `skill` with `directive` (the whole envelope), within its timeout.
 pub async fn invoke(skill: &SkillDecl, directive: &Value) -> Invocation {
+    invoke_with(skill, directive, &[], skill.timeout).await
+}
+
+/// As `invoke`, with `env` added to a command's environment (where the
+/// simulator's gateway and LWA are, so a handler can post events) and
+/// `budget` as the deadline (the skill's timeout less any injected delay).
+pub async fn invoke_with(
+    skill: &SkillDecl,
+    directive: &Value,
+    env: &[(String, String)],
+    budget: Duration,
+) -> Invocation {
     let started = crate::clock::now();
     let body = Bytes::from(directive.to_string());
     let outcome = match (&skill.command, &skill.url) {
-        (Some(argv), _) => run_command(argv, body, skill.timeout).await,
-        (None, Some(url)) => match tokio::time::timeout(skill.timeout, post(url, body)).await {
+        (Some(argv), _) => run_command(argv, body, env, budget).await,
+        (None, Some(url)) => match tokio::time::timeout(budget, post(url, body)).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Timeout,
         },
@@ -67,12 +79,13 @@ pub async fn invoke(skill: &SkillDecl, directive: &Value) -> Invocation {
 }
 
 /// Run `argv` (no shell), feed it `body`, read its answer within `timeout`.
-async fn run_command(argv: &[String], body: Bytes, timeout: Duration) -> Outcome {
+async fn run_command(argv: &[String], body: Bytes, env: &[(String, String)], timeout: Duration) -> Outcome {
     let Some((program, args)) = argv.split_first() else {
         return Outcome::Unreachable("an empty command".into());
     };
     let spawned = tokio::process::Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -9,6 +9,7 @@
 //! mints for a skill (`grants`), the event gateway (`gateway`) and what
 //! Alexa knows of each home (`registry`).
 
+pub mod alexa;
 pub mod directive;
 pub mod gateway;
 pub mod grants;
