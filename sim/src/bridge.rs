@@ -15,6 +15,7 @@ use h2::server::SendResponse;
 use http::Request;
 use http_body_util::BodyExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tower::ServiceExt;
 
 /// Largest body a request/response route accepts.
@@ -48,20 +49,30 @@ pub async fn serve_h2(
     shape: crate::avs::fault::Shape,
 ) {
     let (parts, mut body) = req.into_parts();
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = body.data().await {
-        let Ok(chunk) = chunk else { return };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        if buf.len() + chunk.len() > MAX_BODY {
-            let e = AvsError::InvalidRequest(format!("request body exceeds {MAX_BODY} bytes"));
-            let _ = crate::avs::respond::error(&mut respond, &e);
-            // The 400 is the whole answer: stop the upload, do not read the rest.
-            crate::avs::respond::stop_upload(&conn, &mut respond).await;
-            return;
+    let gateway = crate::public::face_of(parts.uri.path()) == crate::journal::Face::Gateway;
+    let ended = Arc::new(AtomicBool::new(false));
+    let body = if gateway {
+        // The gateway reads its own body with its own bound (256 KB → 413),
+        // and may answer before the upload ends.
+        streamed(body, ended.clone())
+    } else {
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = body.data().await {
+            let Ok(chunk) = chunk else { return };
+            let _ = body.flow_control().release_capacity(chunk.len());
+            if buf.len() + chunk.len() > MAX_BODY {
+                let e = AvsError::InvalidRequest(format!("request body exceeds {MAX_BODY} bytes"));
+                let _ = crate::avs::respond::error(&mut respond, &e);
+                // The 400 is the whole answer: stop the upload, do not read the rest.
+                crate::avs::respond::stop_upload(&conn, &mut respond).await;
+                return;
+            }
+            buf.extend_from_slice(&chunk);
         }
-        buf.extend_from_slice(&chunk);
-    }
-    let mut req = Request::from_parts(parts, Body::from(buf.freeze()));
+        ended.store(true, Ordering::Release);
+        Body::from(buf.freeze())
+    };
+    let mut req = Request::from_parts(parts, body);
     prepare(&mut req, &conn);
     let Ok(resp) = router.oneshot(req).await;
     let (parts, body) = resp.into_parts();
@@ -77,6 +88,7 @@ pub async fn serve_h2(
         return;
     };
     if bytes.is_empty() {
+        stop_unread_upload(&conn, &ended, &mut respond).await;
         return;
     }
     // Faults may dribble or truncate the body; otherwise it goes in one piece.
@@ -91,6 +103,38 @@ pub async fn serve_h2(
         if send.send_data(piece, i == last).is_err() {
             return;
         }
+    }
+    stop_unread_upload(&conn, &ended, &mut respond).await;
+}
+
+/// An HTTP/2 request body as an axum body read as the handler asks for it
+/// (flow control released chunk by chunk); `ended` is set once it ended.
+fn streamed(body: h2::RecvStream, ended: Arc<AtomicBool>) -> Body {
+    let chunks = futures::stream::unfold(Some(body), move |body| {
+        let ended = ended.clone();
+        async move {
+            let mut body = body?;
+            match body.data().await {
+                Some(Ok(chunk)) => {
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                    Some((Ok(chunk), Some(body)))
+                }
+                Some(Err(e)) => Some((Err(e), None)),
+                None => {
+                    ended.store(true, Ordering::Release);
+                    None
+                }
+            }
+        }
+    });
+    Body::from_stream(chunks)
+}
+
+/// The answer went out before the request body ended (the handler refused
+/// it unread): stop the upload with RST_STREAM NO_ERROR (RFC 9113 §8.1).
+async fn stop_unread_upload(conn: &Connection, ended: &AtomicBool, respond: &mut SendResponse<Bytes>) {
+    if !ended.load(Ordering::Acquire) {
+        crate::avs::respond::stop_upload(conn, respond).await;
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod device;
+pub mod gateway;
 pub mod raw;
 pub mod related;
 

@@ -3,6 +3,7 @@
 //! status that says what went wrong.
 
 mod alexa;
+pub mod registry;
 
 use crate::avs::devices::PushError;
 use crate::journal::{Face, Kind, Query, Record};
@@ -64,6 +65,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/scenarios/run", post(run_scenario))
         .route("/api/scenarios/{run}", get(scenario_run))
         .merge(alexa::router())
+        .merge(registry::router())
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,

@@ -119,9 +119,15 @@ fn device_for_new_refresh_token(rt: &str) -> Arc<str> {
     format!("rt-{}", hex::encode(&digest[..6])).into()
 }
 
+/// Tokens LWA granted: to a device, or to a smart home skill for a user.
+enum Granted {
+    Device(tokens::Issued),
+    Skill(crate::smarthome::grants::Minted),
+}
+
 async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body: Bytes) -> Response {
     match grant(&state, &headers, &body) {
-        Ok((issued, _)) => {
+        Ok(Granted::Device(issued)) => {
             let body = json!({
                 "access_token": issued.access_token,
                 "refresh_token": issued.refresh_token,
@@ -132,14 +138,87 @@ async fn token(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body: By
             resp.extensions_mut().insert(crate::state::DeviceTag(issued.device));
             resp
         }
+        Ok(Granted::Skill(minted)) => Json(json!({
+            "access_token": minted.access_token,
+            "refresh_token": minted.refresh_token,
+            "token_type": "bearer",
+            "expires_in": minted.expires_in,
+        }))
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn grant(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<(tokens::Issued, ()), OAuthError> {
+/// A skill's grant: the code AcceptGrant carried, or the skill's refresh
+/// token, swapped for gateway tokens of the user it stands for. The skill's
+/// declared client id and secret (its "send Alexa events" permission) must
+/// come with it.
+fn skill_grant(
+    state: &State,
+    p: &HashMap<String, String>,
+    user: Option<String>,
+    swap: impl FnOnce() -> Result<(String, crate::smarthome::grants::Minted), crate::smarthome::grants::GrantError>,
+) -> Result<Granted, OAuthError> {
+    use crate::smarthome::grants::GrantError;
+    if let Some(skill) = user
+        .as_deref()
+        .and_then(|u| state.config.users.iter().find(|d| d.id == u))
+        .and_then(|u| state.config.skills.iter().find(|s| s.id == u.skill))
+    {
+        let given = |key: &str| p.get(key).map(String::as_str);
+        let id_ok = skill
+            .client_id
+            .as_deref()
+            .is_none_or(|id| given("client_id") == Some(id));
+        let secret_ok = skill
+            .client_secret
+            .as_deref()
+            .is_none_or(|secret| given("client_secret") == Some(secret));
+        if !id_ok || !secret_ok {
+            return Err(OAuthError {
+                status: StatusCode::UNAUTHORIZED,
+                error: "invalid_client",
+                description: format!(
+                    "client_id and client_secret must be those of skill {:?}'s \"send Alexa events\" permission",
+                    skill.id
+                ),
+            });
+        }
+    }
+    match swap() {
+        Ok((_, minted)) => Ok(Granted::Skill(minted)),
+        Err(GrantError::Used) => Err(OAuthError::bad(
+            "invalid_grant",
+            "the authorization code was already used (codes are single use)",
+        )),
+        Err(GrantError::Expired) => Err(OAuthError::bad(
+            "invalid_grant",
+            "the authorization code has expired (codes live 5 minutes)",
+        )),
+        Err(GrantError::Unknown) => Err(OAuthError::bad(
+            "invalid_grant",
+            "unknown authorization code or refresh token",
+        )),
+        Err(GrantError::Unlinked) => Err(OAuthError::bad(
+            "invalid_grant",
+            "the refresh token was discarded when the account was unlinked (ErrorResponse EXPIRED_AUTHORIZATION_CREDENTIAL or INVALID_AUTHORIZATION_CREDENTIAL)",
+        )),
+    }
+}
+
+fn grant(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Granted, OAuthError> {
     let p = params(headers, body)?;
     let strict = state.tokens.mode() == crate::config::AuthMode::Strict;
+    let grants = &state.smarthome.grants;
     let issued = match required(&p, "grant_type")? {
+        "refresh_token" if grants.is_refresh(required(&p, "refresh_token")?) => {
+            let rt = required(&p, "refresh_token")?;
+            return skill_grant(state, &p, grants.refresh_owner(rt), || grants.refresh(rt));
+        }
+        "authorization_code" if grants.is_code(required(&p, "code")?) => {
+            let code = required(&p, "code")?;
+            return skill_grant(state, &p, grants.code_owner(code), || grants.exchange(code));
+        }
         "refresh_token" => {
             let rt = required(&p, "refresh_token")?;
             let device = match state.tokens.refresh_owner(rt) {
@@ -178,7 +257,7 @@ fn grant(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<(tokens::Iss
             ));
         }
     };
-    Ok((issued, ()))
+    Ok(Granted::Device(issued))
 }
 
 async fn codepair(AxState(state): AxState<Arc<State>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -31,6 +31,9 @@ pub enum GrantError {
     Expired,
     #[error("the code was already used")]
     Used,
+    /// Discarded when the account was unlinked (`unlink`).
+    #[error("the token was discarded when the account was unlinked")]
+    Unlinked,
 }
 
 /// Tokens minted for a skill + user.
@@ -55,6 +58,9 @@ struct Store {
     access: HashMap<String, Held>,
     refresh: HashMap<String, Held>,
     static_tokens: HashMap<String, String>,
+    /// Access and refresh tokens `unlink` discarded, so that they are
+    /// refused as such rather than as unknown (bounded like `used`).
+    unlinked: HashMap<String, u64>,
     seq: u64,
 }
 
@@ -108,9 +114,22 @@ impl Grants {
         s.codes.contains_key(code) || s.used.contains_key(code)
     }
 
-    /// Whether `refresh` is a skill refresh token.
+    /// The user an unused code was minted for, without using it (LWA checks
+    /// the skill's client credentials before the code is spent).
+    pub fn code_owner(&self, code: &str) -> Option<String> {
+        self.store.lock().codes.get(code).map(|h| h.user.clone())
+    }
+
+    /// The user a skill refresh token stands for.
+    pub fn refresh_owner(&self, refresh: &str) -> Option<String> {
+        self.store.lock().refresh.get(refresh).map(|h| h.user.clone())
+    }
+
+    /// Whether `refresh` is a skill refresh token (also one discarded by
+    /// `unlink`: the LWA route then refuses it as a skill's).
     pub fn is_refresh(&self, refresh: &str) -> bool {
-        self.store.lock().refresh.contains_key(refresh)
+        let s = self.store.lock();
+        s.refresh.contains_key(refresh) || s.unlinked.contains_key(refresh)
     }
 
     /// Swap a code (once) for tokens; returns the user they stand for.
@@ -133,6 +152,9 @@ impl Grants {
     /// A new access token for a refresh token (which stays valid).
     pub fn refresh(&self, refresh: &str) -> Result<(String, Minted), GrantError> {
         let mut s = self.store.lock();
+        if s.unlinked.contains_key(refresh) {
+            return Err(GrantError::Unlinked);
+        }
         let user = s.refresh.get(refresh).ok_or(GrantError::Unknown)?.user.clone();
         let minted = self.mint(&mut s, &user, Some(refresh.to_string()));
         Ok((user, minted))
@@ -176,6 +198,9 @@ impl Grants {
         if let Some(user) = s.static_tokens.get(bearer) {
             return Ok(user.clone());
         }
+        if s.unlinked.contains_key(bearer) {
+            return Err(GrantError::Unlinked);
+        }
         let held = s.access.get(bearer).ok_or(GrantError::Unknown)?;
         if held.expires.is_some_and(|e| clock::now() >= e) {
             return Err(GrantError::Expired);
@@ -187,12 +212,27 @@ impl Grants {
     /// tokens after EXPIRED/INVALID_AUTHORIZATION_CREDENTIAL). Declared
     /// `gateway_token`s stay: config is the operator's word.
     pub fn unlink(&self, user: &str) -> usize {
-        let mut s = self.store.lock();
+        let mut guard = self.store.lock();
+        let s = &mut *guard;
         let before = s.access.len() + s.refresh.len() + s.codes.len();
-        s.access.retain(|_, h| h.user != user);
-        s.refresh.retain(|_, h| h.user != user);
+        let mut gone = Vec::new();
+        for map in [&mut s.access, &mut s.refresh] {
+            map.retain(|k, h| {
+                let keep = h.user != user;
+                if !keep {
+                    gone.push(k.clone());
+                }
+                keep
+            });
+        }
         s.codes.retain(|_, h| h.user != user);
-        before - (s.access.len() + s.refresh.len() + s.codes.len())
+        let after = s.access.len() + s.refresh.len() + s.codes.len();
+        for token in gone {
+            let born = bump(s);
+            s.unlinked.insert(token, born);
+        }
+        trim_used(&mut s.unlinked);
+        before - after
     }
 }
 
@@ -256,7 +296,9 @@ mod tests {
         assert_eq!(g.authenticate(&again.access_token).unwrap(), "u1");
         assert_eq!(g.authenticate("nope"), Err(GrantError::Unknown));
         assert!(g.unlink("u1") >= 2);
-        assert_eq!(g.authenticate(&again.access_token), Err(GrantError::Unknown));
+        assert_eq!(g.authenticate(&again.access_token), Err(GrantError::Unlinked));
+        assert!(g.is_refresh(&again.refresh_token));
+        assert_eq!(g.refresh(&again.refresh_token), Err(GrantError::Unlinked));
         assert_eq!(g.authenticate("static").unwrap(), "u1");
     }
 
