@@ -151,7 +151,7 @@ where
         let (router, state, conn) = (router.clone(), state2.clone(), conn2.clone());
         async move {
             let (path, headers) = (req.uri().path().to_string(), req.headers().clone());
-            if let Some(resp) = http1_fault(&state, &conn, path, &headers).await? {
+            if let Some(resp) = http1_fault(&state, &conn, path, (req.method(), &headers)).await? {
                 return Ok(resp);
             }
             match router.oneshot(req).await {
@@ -196,7 +196,7 @@ async fn http1_fault(
     state: &Arc<State>,
     conn: &Arc<Connection>,
     path: String,
-    headers: &http::HeaderMap,
+    (method, headers): (&http::Method, &http::HeaderMap),
 ) -> Result<Option<axum::response::Response>, std::io::Error> {
     use crate::faults::rule::Action;
     let face = crate::public::face_of(&path);
@@ -222,7 +222,14 @@ async fn http1_fault(
         resp
     };
     match &fired.action {
-        Action::Status { status, error: e, body } => Ok(Some(error(*status, e.as_deref(), body.as_deref()))),
+        Action::Status { status, error: e, body } => {
+            if face == crate::journal::Face::Gateway {
+                let request = (method, headers);
+                let injected = Some((*status, e.clone()));
+                crate::smarthome::gateway::journal_faulted(state, conn, request, None, injected, &fired.rule);
+            }
+            Ok(Some(error(*status, e.as_deref(), body.as_deref())))
+        }
         Action::Delay { .. } => {
             if let Some(d) = fired.action.delay() {
                 tokio::time::sleep(crate::faults::sample_delay(&d)).await;

@@ -191,17 +191,25 @@ async fn route(
     };
     let mut shape = fault::Shape::default();
     if let Some(fired) = state.faults.fire(&state.journal, &point, Some(conn.id)) {
+        let injected = match &fired.action {
+            crate::faults::Action::Status { status, error, .. } => Some((*status, error.clone())),
+            _ => None,
+        };
+        let rule = fired.rule.clone();
         let next = fault::apply(&state, &conn, fired, face, device.as_ref(), &mut respond).await;
         match next {
             fault::Next::Continue => {}
             fault::Next::Shape(s) => shape = s,
             next => {
                 // The request never reaches its handler: journal it here.
-                let record = Record::new(face, Kind::Request, format!("{} {path}", req.method()));
-                let record = record
-                    .maybe_device(device.as_deref())
-                    .stream(respond.stream_id().as_u32());
-                conn.journal(&state, record);
+                let stream = respond.stream_id().as_u32();
+                if face == Face::Gateway {
+                    let request = (req.method(), req.headers());
+                    crate::smarthome::gateway::journal_faulted(&state, &conn, request, Some(stream), injected, &rule);
+                } else {
+                    let record = Record::new(face, Kind::Request, format!("{} {path}", req.method()));
+                    conn.journal(&state, record.maybe_device(device.as_deref()).stream(stream));
+                }
                 fault::finish_body(&conn, &next, req.into_body(), &mut respond).await;
                 return;
             }

@@ -344,3 +344,51 @@ fn decide(
         findings: event.findings,
     }
 }
+
+/// Journal a gateway request a fault rule answered (or held, or reset)
+/// before the handler saw it, in the gateway's own shape: a request entry
+/// naming the user, and with `status`, the answer the rule gave. So
+/// `expect_gateway_event` and the user's conformance view see it too.
+pub fn journal_faulted(
+    state: &State,
+    conn: &Connection,
+    request: (&http::Method, &http::HeaderMap),
+    stream: Option<u32>,
+    injected: Option<(u16, Option<String>)>,
+    rule: &str,
+) {
+    let (method, headers) = request;
+    let user = crate::lwa::tokens::bearer(headers, false).and_then(|b| state.smarthome.grants.authenticate(b).ok());
+    let summary = format!(
+        "{method} {} ({}; fault rule {rule})",
+        super::PATH,
+        user.as_deref().map_or("no user".to_string(), |u| format!("user {u}"))
+    );
+    let mut record = Record::new(Face::Gateway, Kind::Request, summary).body(json!({
+        "user": user,
+        "namespace": null,
+        "name": null,
+        "endpoint": null,
+        "correlationToken": null,
+        "message": {"omitted": format!("not read: fault rule {rule} acted first")},
+    }));
+    if let Some(s) = stream {
+        record = record.stream(s);
+    }
+    let request_id = conn.journal(state, record);
+    if let Some((status, code)) = injected {
+        let e = GatewayError::Injected {
+            status,
+            code,
+            description: format!("injected by fault rule {rule}"),
+        };
+        let record = Record::new(Face::Gateway, Kind::Response, format!("{status} {}", e.code())).body(json!({
+            "status": status,
+            "code": e.code(),
+            "description": e.to_string(),
+            "findings": [],
+            "request": request_id,
+        }));
+        conn.journal(state, record);
+    }
+}
