@@ -6,6 +6,7 @@ pub mod binary;
 pub mod device;
 pub mod raw;
 pub mod related;
+pub mod skill;
 
 use avs_sim::Config;
 use serde_json::Value;
