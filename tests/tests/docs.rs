@@ -112,3 +112,46 @@ async fn the_readme_curl_session_works_as_written() {
         .count();
     assert_eq!(statuses, 2, "ping and the event: {said}\n{err}");
 }
+
+/// The README's smart home example, run as written: the scenario next to a
+/// handler named `my_skill.py` (here the sample skill, with the example
+/// answer it loads), through `avs-sim run ... --junit junit.xml`.
+#[tokio::test]
+async fn the_readme_smart_home_example_runs_as_written() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let scenario = &blocks(&readme, "## Smart home skills", "toml")[0];
+    let command = &blocks(&readme, "## Smart home skills", "sh")[0];
+    assert!(scenario.lines().count() <= 14, "a short example: {scenario}");
+    let dir = avs_sim_tests::temp_dir("readme-smarthome");
+    std::fs::write(dir.join("discover.toml"), scenario).unwrap();
+    let skills = repo("scenarios/skills");
+    std::fs::copy(skills.join("sample_skill.py"), dir.join("my_skill.py")).unwrap();
+    std::fs::copy(
+        skills.join("seed-discover-response.json"),
+        dir.join("seed-discover-response.json"),
+    )
+    .unwrap();
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    assert_eq!(args, ["run", "discover.toml", "--junit", "junit.xml"]);
+    let out = tokio::time::timeout(
+        avs_sim_tests::DEADLINE * 3,
+        tokio::process::Command::new(avs_sim_tests::binary::path())
+            .args(&args)
+            .args(avs_sim_tests::binary::PORT_ZERO)
+            .current_dir(&dir)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the run ends")
+    .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the example passes: {said}");
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("my skill discovers"), "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+}

@@ -35,7 +35,8 @@ pub fn merged_config(base: &Config, scenarios: &[Scenario]) -> Result<Config, St
     let mut set_by: std::collections::HashMap<String, (toml::Value, String)> = Default::default();
     for s in scenarios {
         if let Some(over) = &s.config {
-            merge(&mut table, over, "", &mut set_by, &s.file)?;
+            let over = skill_paths_from(over, &s.file);
+            merge(&mut table, &over, "", &mut set_by, &s.file)?;
         }
     }
     let mut config: Config = toml::Value::Table(table)
@@ -54,6 +55,24 @@ pub fn merged_config(base: &Config, scenarios: &[Scenario]) -> Result<Config, St
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
+}
+
+/// A scenario's `[[config.skills]]` command arguments that start with `./`
+/// or `../` are relative to the scenario file, so a library scenario finds
+/// its sample skill from any working directory.
+fn skill_paths_from(over: &toml::Table, file: &str) -> toml::Table {
+    let mut over = over.clone();
+    let dir = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("."));
+    let skills = over.get_mut("skills").and_then(toml::Value::as_array_mut);
+    for skill in skills.into_iter().flatten() {
+        let command = skill.get_mut("command").and_then(toml::Value::as_array_mut);
+        for arg in command.into_iter().flatten() {
+            if let Some(a) = arg.as_str().filter(|a| a.starts_with("./") || a.starts_with("../")) {
+                *arg = toml::Value::String(dir.join(a).display().to_string());
+            }
+        }
+    }
+    over
 }
 
 fn merge(
@@ -233,6 +252,27 @@ pub fn write(path: &Path, text: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn skill_paths_marked_relative_are_taken_from_the_scenario_file() {
+        let over: toml::Table = toml::from_str(
+            "[[skills]]\nid = 's'\ncommand = ['python3', './skills/x.py', '../y.py', 'plain', '/abs']\n",
+        )
+        .unwrap();
+        let fixed = super::skill_paths_from(&over, "lib/scenarios/a.toml");
+        let command = fixed["skills"][0]["command"].as_array().unwrap();
+        let args: Vec<&str> = command.iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "python3",
+                "lib/scenarios/./skills/x.py",
+                "lib/scenarios/../y.py",
+                "plain",
+                "/abs"
+            ]
+        );
+    }
+
     #[test]
     fn device_output_keeps_only_its_tail() {
         let mut out = "é".repeat(1000);

@@ -360,6 +360,26 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
                 );
             }
         }
+        Action::Discover(d) => skill_verdict(d.verdict.as_deref(), at, diags),
+        Action::SkillDirective(d) => {
+            skill_verdict(d.verdict.as_deref(), at, diags);
+            if !d.directive.contains('.') {
+                diags.at(at, format!("directive `{}` must be Namespace.Name", d.directive));
+            }
+            templates_in(step, scope, vars, diags);
+        }
+        Action::ExpectGatewayEvent(e) => {
+            if let Some(s) = e.status {
+                if !(100..=599).contains(&s) {
+                    diags.at(at, format!("status {s} is not an HTTP status"));
+                }
+            }
+        }
+        Action::ExpectRegistry(r) => {
+            if r.present == Some(false) && r.property.is_some() {
+                diags.at(at, "`property` needs the endpoint present");
+            }
+        }
         Action::ExpectConformance(c) => {
             device(&c.device, scope, diags);
             let rules: Vec<&str> = crate::avs::conformance::Rule::ALL.iter().map(|r| r.name()).collect();
@@ -378,5 +398,12 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
                 }
             }
         }
+    }
+}
+
+/// A smart home step's `verdict` must be one an invocation can have.
+fn skill_verdict(v: Option<&str>, at: usize, diags: &mut Diagnostics<'_>) {
+    if let Some(v) = v.filter(|v| !SKILL_VERDICTS.contains(v)) {
+        diags.at(at, format!("verdict `{v}` is not one of {}", SKILL_VERDICTS.join(", ")));
     }
 }

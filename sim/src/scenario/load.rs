@@ -289,6 +289,30 @@ fn step(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Option<Step
             |s: &ClearFault| (s.name.clone(), s.id.clone()),
             Action::ClearFault,
         ),
+        "discover" => read(
+            whole,
+            diags,
+            |s: &Discover| (s.name.clone(), s.id.clone()),
+            Action::Discover,
+        ),
+        "skill_directive" => read(
+            whole,
+            diags,
+            |s: &SkillDirective| (s.name.clone(), s.id.clone()),
+            Action::SkillDirective,
+        ),
+        "expect_gateway_event" => read(
+            whole,
+            diags,
+            |s: &ExpectGatewayEvent| (s.name.clone(), s.id.clone()),
+            Action::ExpectGatewayEvent,
+        ),
+        "expect_registry" => read(
+            whole,
+            diags,
+            |s: &ExpectRegistry| (s.name.clone(), s.id.clone()),
+            Action::ExpectRegistry,
+        ),
         "repeat" => {
             let inner = nested(diags);
             read(
@@ -405,6 +429,38 @@ raw = "{{fw}} is not json"
             panic!()
         };
         assert_eq!(e.within, Some(Dur(std::time::Duration::from_secs(5))));
+    }
+
+    #[test]
+    fn smart_home_steps_parse_and_are_checked() {
+        let text = "name = 't'\n\
+            [[steps]]\nkind = 'discover'\nuser = 'u'\naccepted = ['a']\ndropped = [{ endpoint = 'b', rule = '6' }]\n\
+            [[steps]]\nkind = 'skill_directive'\nuser = 'u'\ndirective = 'Alexa.PowerController.TurnOn'\nendpoint = 'a'\nanswer = 'Response'\n\
+            [[steps]]\nkind = 'expect_gateway_event'\nuser = 'u'\nevent = 'Alexa.ChangeReport'\nproperty = { name = 'powerState', value = 'ON' }\n\
+            [[steps]]\nkind = 'expect_registry'\nuser = 'u'\nendpoint = 'a'\npresent = false\n";
+        let s = parse(text, "s.toml").unwrap();
+        let kinds: Vec<&str> = s.steps.iter().map(|s| s.action.kind()).collect();
+        assert_eq!(
+            kinds,
+            ["discover", "skill_directive", "expect_gateway_event", "expect_registry"]
+        );
+        let errs = errors(
+            "name = 't'\n[[steps]]\nkind = 'discover'\nuser = 'u'\nverdict = 'slow'\n\
+             [[steps]]\nkind = 'skill_directive'\nuser = 'u'\ndirective = 'TurnOn'\n\
+             [[steps]]\nkind = 'expect_registry'\nuser = 'u'\nendpoint = 'a'\nusr = 'x'\n",
+        );
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(
+            errs[0].contains("verdict `slow` is not one of ok, invalid, timeout"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].contains("directive `TurnOn` must be Namespace.Name"),
+            "{}",
+            errs[1]
+        );
+        assert!(errs[2].contains("usr"), "{}", errs[2]);
     }
 
     #[test]

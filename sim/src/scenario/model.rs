@@ -7,6 +7,10 @@
 //! by one so that every mistake in a file is reported, each with its
 //! location; this module only says what a well-formed file contains.
 
+mod smarthome;
+
+pub use smarthome::*;
+
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -115,6 +119,10 @@ pub enum Action {
     ExpectConformance(ExpectConformance),
     Fault(Box<FaultStep>),
     ClearFault(ClearFault),
+    Discover(Discover),
+    SkillDirective(SkillDirective),
+    ExpectGatewayEvent(ExpectGatewayEvent),
+    ExpectRegistry(ExpectRegistry),
 }
 
 impl Action {
@@ -130,12 +138,16 @@ impl Action {
             Action::ExpectConformance(_) => "expect_conformance",
             Action::Fault(_) => "fault",
             Action::ClearFault(_) => "clear_fault",
+            Action::Discover(_) => "discover",
+            Action::SkillDirective(_) => "skill_directive",
+            Action::ExpectGatewayEvent(_) => "expect_gateway_event",
+            Action::ExpectRegistry(_) => "expect_registry",
         }
     }
 }
 
 /// Step kinds later faces add; the format reserves their names.
-pub const RESERVED_KINDS: &[&str] = &["smart_home", "sns"];
+pub const RESERVED_KINDS: &[&str] = &["sns"];
 
 /// Every step kind, for error messages.
 pub const KINDS: &[&str] = &[
@@ -149,6 +161,10 @@ pub const KINDS: &[&str] = &[
     "expect_conformance",
     "fault",
     "clear_fault",
+    "discover",
+    "skill_directive",
+    "expect_gateway_event",
+    "expect_registry",
 ];
 
 /// Wait for a device to open its downchannel.

@@ -8,6 +8,8 @@
 //! never re-uses what an earlier one matched). The first failing step ends
 //! the scenario.
 
+mod smarthome;
+
 use super::matcher::{self, Want};
 use super::model::*;
 use super::template::{Vars, toml_to_json};
@@ -262,6 +264,19 @@ impl Runner {
             Action::Parallel(_) => "in parallel".into(),
             Action::Fault(f) => format!("fault: {}{}", f.then.describe(), if f.now { " now" } else { "" }),
             Action::ClearFault(c) => format!("clear fault {}", c.fault.get_ref()),
+            Action::Discover(d) => format!("discover the devices of {}", d.user),
+            Action::SkillDirective(d) => format!(
+                "{} to {}{}",
+                d.directive,
+                d.user,
+                d.endpoint.as_ref().map(|e| format!("'s {e}")).unwrap_or_default()
+            ),
+            Action::ExpectGatewayEvent(e) => format!(
+                "{} from {}'s skill at the gateway",
+                e.event.as_deref().unwrap_or("an event"),
+                e.user
+            ),
+            Action::ExpectRegistry(r) => format!("Alexa knows {} of {}", r.endpoint, r.user),
             Action::ExpectConformance(c) => format!(
                 "{} of {} is {}",
                 c.rule.get_ref(),
@@ -291,6 +306,10 @@ impl Runner {
                     Err(failed(format!("no fault rule {fault:?} to clear")))
                 }
             }
+            Action::Discover(d) => self.discover(d).await,
+            Action::SkillDirective(d) => self.skill_directive(d).await,
+            Action::ExpectGatewayEvent(e) => self.expect_gateway_event(e).await,
+            Action::ExpectRegistry(r) => self.expect_registry(r).await,
             Action::Repeat(..) | Action::Parallel(_) => unreachable!("handled in step"),
         }
     }

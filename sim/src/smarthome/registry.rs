@@ -232,13 +232,13 @@ impl Registry {
     }
 
     /// The last reported value of a property, for expectations.
-    pub fn property(&self, user: &str, endpoint: &str, namespace: &str, name: &str) -> Option<Value> {
+    pub fn property(&self, user: &str, endpoint: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
         let homes = self.homes.lock();
         let known = homes.get(user)?.endpoints.get(endpoint)?;
         known
             .state
             .values()
-            .find(|p| p["namespace"] == namespace && p["name"] == name)
+            .find(|p| namespace.is_none_or(|n| p["namespace"] == n) && p["name"] == name)
             .map(|p| p["value"].clone())
     }
 }
@@ -266,7 +266,7 @@ mod tests {
         r.discovered("u", vec![ep("a", "A2"), ep("c", "C")]);
         assert_eq!(r.endpoint_ids("u"), ["a", "c"]);
         assert_eq!(
-            r.property("u", "a", "Alexa.PowerController", "powerState"),
+            r.property("u", "a", Some("Alexa.PowerController"), "powerState"),
             Some(json!("ON"))
         );
         r.add_or_update("u", vec![ep("c", "C2"), ep("d", "D")]).unwrap();

@@ -8,15 +8,23 @@
 //! says why. `Mode::Strict` turns warnings into errors and applies the
 //! schema-era limits.
 //!
-//! Built so far: the header (rules 1–3), the endpoints array (5), and each
-//! endpoint's id, names, categories, cookie and capabilities list (6–12, 15).
+//! Layout: this file holds the verdict types, the header (rules 1–3) and
+//! the Discover.Response envelope (4, 5); `endpoint` judges one declared
+//! endpoint (6–12, 15, 18, 19) and `capability` each of its capabilities
+//! (13, 14, 16, 17) with the knowledge in `interfaces`; `properties` judges
+//! reported property objects (26–28); `answer` a control answer (30, 31)
+//! and `event` what a skill posts to the event gateway (21, 23–29).
 
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;
 
 pub mod answer;
+mod capability;
+mod endpoint;
 pub mod event;
+mod interfaces;
+mod properties;
 
 pub use answer::{Answer, AnswerKind, answer};
 pub use event::{Context, Event, EventKind, event};
@@ -115,13 +123,24 @@ struct Report {
 }
 
 impl Report {
-    fn error(&mut self, pointer: String, rule: &'static str, message: String) {
+    fn new(mode: Mode) -> Report {
+        Report {
+            mode,
+            findings: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, severity: Severity, pointer: String, rule: &'static str, message: String) {
         self.findings.push(Finding {
-            severity: Severity::Error,
+            severity,
             pointer,
             rule,
             message,
         });
+    }
+
+    fn error(&mut self, pointer: String, rule: &'static str, message: String) {
+        self.push(Severity::Error, pointer, rule, message);
     }
 
     /// A documented recommendation: an error only in strict mode.
@@ -130,12 +149,20 @@ impl Report {
             Mode::Strict => Severity::Error,
             Mode::Default => Severity::Warning,
         };
-        self.findings.push(Finding {
-            severity,
-            pointer,
-            rule,
-            message,
-        });
+        self.push(severity, pointer, rule, message);
+    }
+
+    /// A best practice: a warning in both modes (rule 29).
+    fn advise(&mut self, pointer: String, rule: &'static str, message: String) {
+        self.push(Severity::Warning, pointer, rule, message);
+    }
+
+    /// Only the schema forbids it and the docs allow it: accepted silently
+    /// by default, an error in strict mode (rule 31).
+    fn strict_only(&mut self, pointer: String, rule: &'static str, message: String) {
+        if self.mode == Mode::Strict {
+            self.error(pointer, rule, message);
+        }
     }
 
     fn has_error(&self) -> bool {
@@ -145,78 +172,82 @@ impl Report {
 
 /// Judge `answer` (the handler's whole result) as a Discover.Response.
 pub fn discovery(answer: &Value, mode: Mode) -> Discovery {
-    let mut top = Report {
-        mode,
-        findings: Vec::new(),
-    };
+    let mut top = Report::new(mode);
     header(&mut top, answer, "Alexa.Discovery", "Discover.Response");
     extra_keys(&mut top, answer, "", &["event"]);
     extra_keys(&mut top, &answer["event"], "/event", &["header", "payload"]);
     extra_keys(&mut top, &answer["event"]["payload"], "/event/payload", &["endpoints"]);
+    let (verdict, _) = endpoints(top, answer, true);
+    verdict
+}
+
+/// Rule 5 and each endpoint's rules (6–19) for `doc`'s
+/// `event.payload.endpoints`, after the message's own findings in `top`:
+/// the verdict and the endpoints kept. An endpoint with an error is
+/// dropped; when the message itself has one, all are (`top_drops`).
+fn endpoints(mut top: Report, doc: &Value, top_drops: bool) -> (Discovery, Vec<Value>) {
     let mut verdict = Discovery {
         accepted: Vec::new(),
         dropped: Vec::new(),
         findings: Vec::new(),
     };
-    let Some(endpoints) = answer.pointer("/event/payload/endpoints").and_then(Value::as_array) else {
-        top.error(
-            "/event/payload/endpoints".into(),
+    let mut kept = Vec::new();
+    let at = "/event/payload/endpoints";
+    match doc.pointer(at).and_then(Value::as_array) {
+        None => top.error(
+            at.into(),
             "5 endpoints",
             "payload.endpoints must be an array (empty when the customer has no devices)".into(),
-        );
-        verdict.findings = top.findings;
-        anchor_all(answer, &mut verdict);
-        return verdict;
-    };
-    if endpoints.len() > 300 {
-        top.error(
-            "/event/payload/endpoints".into(),
+        ),
+        Some(list) if list.len() > 300 => top.error(
+            at.into(),
             "5 endpoints",
-            format!("at most 300 endpoints per response, got {}", endpoints.len()),
-        );
+            format!("at most 300 endpoints per message, got {}", list.len()),
+        ),
+        Some(_) => {}
     }
+    let list = doc.pointer(at).and_then(Value::as_array);
+    let drop_all = top_drops && top.has_error();
     let mut seen = HashSet::new();
-    for (i, e) in endpoints.iter().enumerate() {
-        let mut r = Report {
-            mode,
-            findings: Vec::new(),
-        };
-        endpoint(&mut r, e, &format!("/event/payload/endpoints/{i}"), &mut seen);
+    for (i, e) in list.into_iter().flatten().enumerate() {
+        let mut r = Report::new(top.mode);
+        endpoint::endpoint(&mut r, e, &format!("{at}/{i}"), &mut seen);
+        anchor(doc, &mut r.findings);
         let id = e["endpointId"].as_str().map(str::to_string);
-        if r.has_error() || top.has_error() {
-            verdict.dropped.push(Dropped {
+        match id {
+            Some(id) if !r.has_error() && !drop_all => {
+                verdict.accepted.push(id);
+                kept.push(e.clone());
+            }
+            _ => verdict.dropped.push(Dropped {
                 endpoint_id: id,
                 findings: r.findings.clone(),
-            });
-        } else if let Some(id) = id {
-            verdict.accepted.push(id);
+            }),
         }
         verdict.findings.extend(r.findings);
     }
-    top.findings.extend(verdict.findings);
+    anchor(doc, &mut top.findings);
+    top.findings.append(&mut verdict.findings);
     verdict.findings = top.findings;
-    anchor_all(answer, &mut verdict);
-    verdict
+    (verdict, kept)
 }
 
-/// Point each finding at a place the answer has: a missing value is
-/// reported where it is missing (its parent exists), a missing parent at
-/// the nearest ancestor that is there.
-fn anchor_all(answer: &Value, verdict: &mut Discovery) {
-    let dropped = verdict.dropped.iter_mut().flat_map(|d| d.findings.iter_mut());
-    for f in verdict.findings.iter_mut().chain(dropped) {
-        while let Some(cut) = f.pointer.rfind('/') {
-            if answer.pointer(&f.pointer[..cut]).is_some() {
-                break;
+/// Point each finding at a place the document has: a missing value is
+/// reported at the nearest ancestor that is there (the message names it).
+fn anchor(doc: &Value, findings: &mut [Finding]) {
+    for f in findings {
+        while doc.pointer(&f.pointer).is_none() {
+            match f.pointer.rfind('/') {
+                Some(cut) => f.pointer.truncate(cut),
+                None => f.pointer.clear(),
             }
-            f.pointer.truncate(cut);
         }
     }
 }
 
 /// Rules 1–3: namespace, name, payloadVersion "3", messageId.
-fn header(r: &mut Report, answer: &Value, namespace: &str, name: &str) {
-    let h = &answer["event"]["header"];
+fn header(r: &mut Report, doc: &Value, namespace: &str, name: &str) {
+    let h = &doc["event"]["header"];
     if !h.is_object() {
         return r.error(
             "/event/header".into(),
@@ -233,6 +264,11 @@ fn header(r: &mut Report, answer: &Value, namespace: &str, name: &str) {
             );
         }
     }
+    version_and_id(r, h);
+}
+
+/// Rules 1 (payloadVersion) and 2–3 (messageId) on an object header.
+fn version_and_id(r: &mut Report, h: &Value) {
     if h["payloadVersion"] != "3" {
         r.error(
             "/event/header/payloadVersion".into(),
@@ -276,177 +312,9 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-/// Rules 6–12 and 15 for one endpoint at `at`.
-fn endpoint(r: &mut Report, e: &Value, at: &str, seen: &mut HashSet<String>) {
-    endpoint_id(r, &e["endpointId"], &format!("{at}/endpointId"), seen);
-    for key in ["manufacturerName", "description"] {
-        text(
-            r,
-            &e[key],
-            &format!("{at}/{key}"),
-            "8 manufacturerName, description",
-            128,
-        );
-    }
-    friendly_name(r, &e["friendlyName"], &format!("{at}/friendlyName"));
-    categories(r, &e["displayCategories"], &format!("{at}/displayCategories"));
-    cookie(r, e.get("cookie"), &format!("{at}/cookie"));
-    capabilities(r, &e["capabilities"], &format!("{at}/capabilities"));
-}
-
-/// Rules 6 and 7: endpointId.
-fn endpoint_id(r: &mut Report, v: &Value, at: &str, seen: &mut HashSet<String>) {
-    let Some(id) = v.as_str() else {
-        return r.error(at.into(), "6 endpointId", "endpointId is required, a string".into());
-    };
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-=#;:?@&".contains(c);
-    if id.is_empty() || id.chars().count() > 256 {
-        r.error(
-            at.into(),
-            "6 endpointId",
-            format!("endpointId must be 1-256 characters, got {}", id.chars().count()),
-        );
-    } else if let Some(bad) = id.chars().find(|c| !allowed(*c) && *c != ' ') {
-        r.error(at.into(), "6 endpointId", format!("endpointId may not contain {bad:?}"));
-    } else if id.contains(' ') {
-        r.warn(
-            at.into(),
-            "6 endpointId",
-            "endpointId contains a space (the docs allow it, the schema does not)".into(),
-        );
-    }
-    if !seen.insert(id.to_string()) {
-        r.error(
-            at.into(),
-            "7 endpointId unique",
-            format!("endpointId {id:?} appears twice in the response"),
-        );
-    }
-}
-
-/// Rule 8: a required text of 1..=`max` characters.
-fn text(r: &mut Report, v: &Value, at: &str, rule: &'static str, max: usize) {
-    match v.as_str().map(|s| s.chars().count()) {
-        Some(n) if (1..=max).contains(&n) => {}
-        Some(n) => r.error(at.into(), rule, format!("must be 1-{max} characters, got {n}")),
-        None => r.error(at.into(), rule, "is required, a string".into()),
-    }
-}
-
-/// Rule 9: friendlyName.
-fn friendly_name(r: &mut Report, v: &Value, at: &str) {
-    let rule = "9 friendlyName";
-    let Some(name) = v.as_str() else {
-        return r.error(at.into(), rule, "friendlyName is required, a string".into());
-    };
-    let n = name.chars().count();
-    let limit = if r.mode == Mode::Strict { 128 } else { 256 };
-    if n == 0 || n > limit {
-        return r.error(
-            at.into(),
-            rule,
-            format!("friendlyName must be 1-{limit} characters, got {n}"),
-        );
-    }
-    if n > 128 {
-        r.warn(
-            at.into(),
-            rule,
-            format!("friendlyName over 128 characters ({n}): older devices' limit"),
-        );
-    }
-    if let Some(c) = name.chars().find(|c| !(c.is_alphanumeric() || *c == ' ')) {
-        r.warn(
-            at.into(),
-            rule,
-            format!("friendlyName should have no punctuation or special characters, has {c:?}"),
-        );
-    }
-}
-
-/// Rule 10: displayCategories.
-fn categories(r: &mut Report, v: &Value, at: &str) {
-    let rule = "10 displayCategories";
-    let Some(list) = v.as_array().filter(|l| !l.is_empty()) else {
-        return r.error(at.into(), rule, "displayCategories must be a non-empty array".into());
-    };
-    let mut seen = HashSet::new();
-    for (i, c) in list.iter().enumerate() {
-        let here = format!("{at}/{i}");
-        let Some(c) = c.as_str() else {
-            r.error(here, rule, "a display category is a string".into());
-            continue;
-        };
-        if !seen.insert(c) {
-            r.error(here.clone(), rule, format!("{c} is listed twice"));
-        }
-        if !CATEGORIES.contains(&c) {
-            r.warn(
-                here,
-                rule,
-                format!("{c} is not a display category this simulator knows"),
-            );
-        }
-    }
-}
-
-/// Rule 11: cookie, a string map of at most 5000 bytes.
-fn cookie(r: &mut Report, v: Option<&Value>, at: &str) {
-    let rule = "11 cookie";
-    let Some(v) = v else { return };
-    let Some(map) = v.as_object() else {
-        return r.error(at.into(), rule, "cookie must be an object of strings".into());
-    };
-    for (k, val) in map {
-        if !val.is_string() {
-            r.error(
-                format!("{at}/{}", escape(k)),
-                rule,
-                "cookie values must be strings".into(),
-            );
-        }
-    }
-    let size = v.to_string().len();
-    if size > 5000 {
-        r.error(at.into(), rule, format!("cookie must be at most 5000 bytes, is {size}"));
-    }
-}
-
-/// Rules 12 and 15: the capabilities list (each capability's own rules come later).
-fn capabilities(r: &mut Report, v: &Value, at: &str) {
-    let Some(list) = v.as_array().filter(|l| !l.is_empty()) else {
-        return r.error(
-            at.into(),
-            "12 capabilities",
-            "capabilities must be a non-empty array".into(),
-        );
-    };
-    if list.len() > 100 {
-        r.error(
-            at.into(),
-            "12 capabilities",
-            format!("at most 100 capabilities, got {}", list.len()),
-        );
-    }
-    let mut seen = HashSet::new();
-    for (i, c) in list.iter().enumerate() {
-        if !seen.insert(c.to_string()) {
-            r.error(
-                format!("{at}/{i}"),
-                "12 capabilities",
-                "a capability is listed twice".into(),
-            );
-        }
-    }
-    let declares_alexa = list.iter().any(|c| c["interface"] == "Alexa" && c["version"] == "3");
-    if !declares_alexa {
-        r.warn(
-            at.into(),
-            "15 Alexa interface",
-            "every endpoint should declare {\"interface\": \"Alexa\", \"version\": \"3\"}".into(),
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_answer;
+#[cfg(test)]
+mod tests_event;

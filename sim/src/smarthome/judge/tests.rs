@@ -137,8 +137,9 @@ fn rule_8_manufacturer_and_description() {
         &d,
         "8 manufacturerName, description",
         Severity::Error,
-        "/event/payload/endpoints/0/manufacturerName",
+        "/event/payload/endpoints/0",
     );
+    assert!(d.findings[0].message.contains("manufacturerName"), "{:?}", d.findings);
 }
 
 #[test]
@@ -186,7 +187,7 @@ fn rules_12_and_15_capabilities() {
     only(&d, "12 capabilities", Severity::Error, &format!("{at}/1"));
 }
 
-fn json_value() -> impl Strategy<Value = Value> {
+pub(super) fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
@@ -200,13 +201,6 @@ fn json_value() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
-}
-
-/// The pointer's parent exists in `doc` (a finding points at a value, or at
-/// the place a required one is missing).
-fn parent_exists(doc: &Value, pointer: &str) -> bool {
-    let parent = pointer.rfind('/').map_or("", |i| &pointer[..i]);
-    doc.pointer(parent).is_some()
 }
 
 proptest! {
@@ -229,12 +223,32 @@ proptest! {
         }
         let d = discovery(&doc, Mode::Default);
         for f in &d.findings {
-            prop_assert!(parent_exists(&doc, &f.pointer), "{f:?} in {doc}");
+            prop_assert!(doc.pointer(&f.pointer).is_some(), "{f:?} in {doc}");
         }
     }
 }
 
-fn collect(v: &Value, at: String, out: &mut Vec<String>) {
+proptest! {
+    /// Replace any one value of the seed's example: each finding points at
+    /// a place the mutated answer has, and strict mode never panics either.
+    #[test]
+    fn a_mutated_seed_example_is_judged_with_pointers_into_it(which in 0usize..512, value in json_value()) {
+        let mut doc: Value = serde_json::from_str(SEED).unwrap();
+        let mut pointers = Vec::new();
+        collect(&doc, String::new(), &mut pointers);
+        if let Some(slot) = doc.pointer_mut(&pointers[which % pointers.len()]) {
+            *slot = value;
+        }
+        for mode in [Mode::Default, Mode::Strict] {
+            let d = discovery(&doc, mode);
+            for f in d.findings.iter().chain(d.dropped.iter().flat_map(|x| &x.findings)) {
+                prop_assert!(doc.pointer(&f.pointer).is_some(), "{f:?} in {doc}");
+            }
+        }
+    }
+}
+
+pub(super) fn collect(v: &Value, at: String, out: &mut Vec<String>) {
     out.push(at.clone());
     match v {
         Value::Object(m) => m
@@ -246,4 +260,157 @@ fn collect(v: &Value, at: String, out: &mut Vec<String>) {
             .for_each(|(i, v)| collect(v, format!("{at}/{i}"), out)),
         _ => {}
     }
+}
+
+/// The seed's first example (six endpoints, appliance-001..006).
+pub(super) const SEED: &str = include_str!("fixtures/seed-discover-response.json");
+
+#[test]
+fn the_seed_example_is_accepted_without_errors() {
+    let doc: Value = serde_json::from_str(SEED).unwrap();
+    let d = discovery(&doc, Mode::Default);
+    assert_eq!(
+        d.accepted,
+        [
+            "appliance-001",
+            "appliance-002",
+            "appliance-003",
+            "appliance-004",
+            "appliance-005",
+            "appliance-006"
+        ]
+    );
+    assert!(d.dropped.is_empty());
+    assert!(
+        d.findings.iter().all(|f| f.severity == Severity::Warning),
+        "{:#?}",
+        d.findings
+    );
+    // The lock and the scene omit the Alexa interface (rule 15).
+    let warned: Vec<_> = d.findings.iter().map(|f| (f.rule, f.pointer.as_str())).collect();
+    assert_eq!(
+        warned,
+        [
+            ("15 Alexa interface", "/event/payload/endpoints/2/capabilities"),
+            ("15 Alexa interface", "/event/payload/endpoints/3/capabilities")
+        ]
+    );
+    let strict = discovery(&doc, Mode::Strict);
+    assert_eq!(strict.dropped.len(), 2, "strict drops the two without Alexa");
+}
+
+/// Judge `valid()` with a key set on its endpoint.
+fn with_key(key: &str, value: Value, mode: Mode) -> Discovery {
+    let mut a = valid();
+    a["event"]["payload"]["endpoints"][0][key] = value;
+    discovery(&a, mode)
+}
+
+const POWER: &str = "/event/payload/endpoints/0/capabilities/1";
+
+#[test]
+fn rule_13_capability_type_and_interface() {
+    let d = with(&format!("{POWER}/type"), json!("Interface"), Mode::Default);
+    only(&d, "13 capability type", Severity::Error, &format!("{POWER}/type"));
+    assert!(d.accepted.is_empty());
+    let at = format!("{POWER}/interface");
+    let d = with(&at, json!("Alexa.Teleporter"), Mode::Default);
+    only(&d, "13 interface", Severity::Warning, &at);
+    assert_eq!(d.accepted, ["lamp-1"]);
+    let d = with(&at, json!("Alexa.Teleporter"), Mode::Strict);
+    only(&d, "13 interface", Severity::Error, &at);
+}
+
+#[test]
+fn rule_13_flags_the_seed_video_examples_trailing_space() {
+    let playback = json!({"interface": "Alexa.PlaybackController ", "type": "AlexaInterface", "version": "3",
+                          "supportedOperations": ["Play", "Pause", "Stop"]});
+    let d = with(POWER, playback, Mode::Default);
+    let at = format!("{POWER}/interface");
+    only(&d, "13 interface", Severity::Warning, &at);
+    assert!(
+        d.findings.iter().any(|f| f.message.contains("trailing spaces")),
+        "{:#?}",
+        d.findings
+    );
+}
+
+#[test]
+fn rule_14_version() {
+    let at = format!("{POWER}/version");
+    let d = with(&at, json!(3), Mode::Default);
+    only(&d, "14 version", Severity::Error, &at);
+    let d = with(&at, json!("9"), Mode::Default);
+    only(&d, "14 version", Severity::Warning, &at);
+    let d = with(&at, json!("9"), Mode::Strict);
+    only(&d, "14 version", Severity::Error, &at);
+    let health = json!({"type": "AlexaInterface", "interface": "Alexa.EndpointHealth", "version": "3.1",
+                        "properties": {"supported": [{"name": "connectivity"}], "retrievable": true}});
+    let d = with(POWER, health.clone(), Mode::Default);
+    assert!(
+        d.findings.is_empty(),
+        "EndpointHealth 3.1 is documented: {:#?}",
+        d.findings
+    );
+    let d = with(POWER, health, Mode::Strict);
+    only(&d, "14 version", Severity::Error, &at);
+}
+
+#[test]
+fn rule_16_supported_property_names() {
+    let at = format!("{POWER}/properties/supported/0/name");
+    let d = with(&at, json!("brightness"), Mode::Default);
+    only(&d, "16 supported properties", Severity::Error, &at);
+    assert!(d.accepted.is_empty());
+    let d = with(
+        &format!("{POWER}/properties/supported/0"),
+        json!("powerState"),
+        Mode::Default,
+    );
+    only(
+        &d,
+        "16 supported properties",
+        Severity::Error,
+        &format!("{POWER}/properties/supported/0"),
+    );
+}
+
+#[test]
+fn rule_17_flags_are_booleans() {
+    for flag in ["proactivelyReported", "retrievable"] {
+        let at = format!("{POWER}/properties/{flag}");
+        let d = with(&at, json!("true"), Mode::Default);
+        only(&d, "17 proactivelyReported, retrievable", Severity::Error, &at);
+    }
+}
+
+#[test]
+fn rule_18_additional_attributes() {
+    let good = json!({"manufacturer": "Example", "model": "L1", "serialNumber": "1", "firmwareVersion": "2",
+                      "softwareVersion": "3", "customIdentifier": "c"});
+    assert!(with_key("additionalAttributes", good, Mode::Strict).findings.is_empty());
+    let at = "/event/payload/endpoints/0/additionalAttributes";
+    let d = with_key("additionalAttributes", json!({"colour": "red"}), Mode::Default);
+    only(
+        &d,
+        "18 additionalAttributes",
+        Severity::Warning,
+        &format!("{at}/colour"),
+    );
+    let d = with_key("additionalAttributes", json!({"model": "m".repeat(257)}), Mode::Default);
+    only(&d, "18 additionalAttributes", Severity::Warning, &format!("{at}/model"));
+    assert_eq!(d.accepted, ["lamp-1"]);
+    let d = with_key("additionalAttributes", json!({"model": 7}), Mode::Strict);
+    only(&d, "18 additionalAttributes", Severity::Error, &format!("{at}/model"));
+}
+
+#[test]
+fn rule_19_connections() {
+    let good = json!([{"type": "ZIGBEE", "macAddress": "00:11:22:AA:BB:33:44:55"}, {"type": "ZWAVE", "homeId": "1", "nodeId": "2"}]);
+    assert!(with_key("connections", good, Mode::Strict).findings.is_empty());
+    let at = "/event/payload/endpoints/0/connections/0";
+    let d = with_key("connections", json!([{"type": "BLUETOOTH"}]), Mode::Default);
+    only(&d, "19 connections", Severity::Warning, &format!("{at}/type"));
+    let d = with_key("connections", json!([{"type": "TCP_IP", "ip": "1"}]), Mode::Strict);
+    only(&d, "19 connections", Severity::Error, &format!("{at}/ip"));
 }
