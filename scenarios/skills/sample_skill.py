@@ -145,22 +145,28 @@ DEFAULT_STATE = {
 }
 
 
-def retrievable_state(endpoint_id):
-    """Every retrievable property the seed declares for the endpoint."""
+def declared(endpoint_id, retrievable_only=False):
+    """The (interface, property) pairs the seed declares for the endpoint,
+    in order; None for an endpoint this skill does not have."""
     for e in seed_endpoints():
         if e["endpointId"] != endpoint_id:
             continue
         out = []
         for cap in e["capabilities"]:
             props = cap.get("properties", {})
-            if not props.get("retrievable"):
+            if retrievable_only and not props.get("retrievable"):
                 continue
-            for s in props.get("supported", []):
-                key = (cap["interface"], s["name"])
-                if key in DEFAULT_STATE:
-                    out.append(prop(key[0], key[1], DEFAULT_STATE[key]))
+            out.extend((cap["interface"], s["name"]) for s in props.get("supported", []))
         return out
     return None
+
+
+def retrievable_state(endpoint_id):
+    """Every retrievable property the seed declares for the endpoint."""
+    keys = declared(endpoint_id, retrievable_only=True)
+    if keys is None:
+        return None
+    return [prop(ns, name, DEFAULT_STATE[(ns, name)]) for ns, name in keys if (ns, name) in DEFAULT_STATE]
 
 
 # ---------------------------------------------------------------------------
@@ -222,8 +228,10 @@ def control(directive, change):
         answer = scene_started(directive)
     else:
         properties = [prop(ns, n, v) for ns, n, v in change(directive.get("payload", {}))]
+        if ("Alexa.EndpointHealth", "connectivity") in (declared(endpoint["endpointId"]) or []):
+            properties.append(connectivity())
         answer = {"event": {"header": header("Alexa", "Response", token), "endpoint": endpoint, "payload": {}},
-                  "context": {"properties": properties + [connectivity()]}}
+                  "context": {"properties": properties}}
     if OPTIONS.deferred:
         # The real answer goes to the gateway, with the gateway token in the scope.
         later = copy.deepcopy(answer)
