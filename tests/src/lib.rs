@@ -7,6 +7,7 @@ pub mod device;
 pub mod gateway;
 pub mod raw;
 pub mod related;
+pub mod skill;
 
 use avs_sim::Config;
 use serde_json::Value;
