@@ -82,8 +82,9 @@ pub struct DiscoveryReport {
 pub struct DirectiveReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// The answer's kind (`Response`, `DeferredResponse`, `ErrorResponse`...).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The answer's kind (`"kind": "Response"`, `"DeferredResponse"`,
+    /// `"ErrorResponse"` with its `type` and `message`...), flattened.
+    #[serde(flatten)]
     pub kind: Option<AnswerKind>,
     #[serde(flatten)]
     pub exchange: Exchange,
@@ -334,7 +335,7 @@ fn judge_answer(state: &State, endpoint: Option<String>, mut ex: Exchange) -> Di
             }
         }
     }
-    journal_verdict(state, &mut ex, json!({"kind": verdict.kind}));
+    journal_verdict(state, &mut ex, serde_json::to_value(&verdict.kind).unwrap_or_default());
     DirectiveReport {
         endpoint,
         kind: Some(verdict.kind),

@@ -9,6 +9,7 @@ pub mod error;
 pub mod serve;
 
 pub use error::GatewayError;
+pub use serve::journal_faulted;
 
 use crate::state::State;
 use std::sync::Arc;
