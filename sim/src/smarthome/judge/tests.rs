@@ -262,8 +262,9 @@ pub(super) fn collect(v: &Value, at: String, out: &mut Vec<String>) {
     }
 }
 
-/// The seed's first example (six endpoints, appliance-001..006).
-pub(super) const SEED: &str = include_str!("fixtures/seed-discover-response.json");
+/// The seed's first example (six endpoints, appliance-001..006), the file
+/// the sample skill answers Discover with.
+pub(super) const SEED: &str = include_str!("../../../../scenarios/skills/seed-discover-response.json");
 
 #[test]
 fn the_seed_example_is_accepted_without_errors() {
