@@ -120,8 +120,7 @@ async fn a_broken_header_is_400_naming_the_rule() {
     sim.stop().await;
 }
 
-/// NEEDS the judge helper's rule 24 (branch h-judge): the first cut of
-/// `judge::event` checks only the header, so on h-gw alone this fails.
+/// Rule 24: a ChangeReport must be about an endpoint Alexa discovered.
 #[tokio::test]
 async fn a_change_report_for_an_undiscovered_endpoint_is_400_rule_24() {
     let sim = sim().await;
@@ -469,9 +468,8 @@ async fn registry_merges_add_update_delete_and_unknown_ids() {
     sim.stop().await;
 }
 
-/// NEEDS the judge helper's ChangeReport properties (branch h-judge): the
-/// first cut of `judge::event` hands the gateway no properties, so on h-gw
-/// alone the state assertions fail.
+/// A ChangeReport's properties become the endpoint's state, and an
+/// AddOrUpdateReport of the same endpoint keeps it.
 #[tokio::test]
 async fn a_change_report_sets_state_and_an_update_keeps_it() {
     let sim = sim().await;

@@ -371,8 +371,11 @@ async fn a_connection_fault_on_face_skill_is_refused() {
     sim.stop().await;
 }
 
+/// A DeferredResponse is recorded as such; the skill's detached child posts
+/// the real Response to the gateway about a second later, and the gateway
+/// accepts it (202) for this user.
 #[tokio::test]
-async fn a_deferred_answer_is_recorded_as_such() {
+async fn a_deferred_answer_reaches_the_gateway_and_matches() {
     let token = skill::gateway_token("u");
     let sim = discovered(&["--deferred", "--gateway-token", &token], BUDGET).await;
     let (status, report) = sim
@@ -382,26 +385,8 @@ async fn a_deferred_answer_is_recorded_as_such() {
     assert_eq!(report["verdict"], "ok", "{report}");
     assert_eq!(report["kind"], "DeferredResponse", "{report}");
     assert_eq!(report["estimatedDeferralInSeconds"], 7, "{report}");
-    assert_eq!(
-        report["answer"]["event"]["header"]["correlationToken"],
-        report["directive"]["directive"]["header"]["correlationToken"]
-    );
-    sim.stop().await;
-}
-
-/// Needs the gateway (`POST /v3/events`, branch h-gw): the skill's detached
-/// child posts the real Response there about a second after the
-/// DeferredResponse, and the gateway accepts it (202) for this user.
-#[tokio::test]
-async fn a_deferred_answer_reaches_the_gateway_and_matches() {
-    let token = skill::gateway_token("u");
-    let sim = discovered(&["--deferred", "--gateway-token", &token], BUDGET).await;
-    let (status, report) = sim
-        .directive("u", "appliance-001", "Alexa.PowerController", "TurnOn", json!({}))
-        .await;
-    assert_eq!(status, 200, "{report}");
-    assert_eq!(report["kind"], "DeferredResponse", "{report}");
     let correlation = report["directive"]["directive"]["header"]["correlationToken"].clone();
+    assert_eq!(report["answer"]["event"]["header"]["correlationToken"], correlation);
     let posted = sim
         .await_entry(None, |e| {
             e["face"] == "gateway"
@@ -510,8 +495,7 @@ async fn a_change_report_follows_turn_on_and_is_accepted_cleanly() {
     sim.stop().await;
 }
 
-/// Needs the gateway and LWA's authorization_code grant (h-gw): AcceptGrant
-/// is swapped for tokens, then `--proactive` adds appliance-007 and deletes it.
+/// AcceptGrant's code is swapped at LWA for gateway tokens, then `--proactive` adds appliance-007 and deletes it.
 #[tokio::test]
 async fn accept_grant_then_a_proactive_add_and_delete_are_accepted() {
     let sim = discovered(&["--proactive"], BUDGET).await;
@@ -544,8 +528,8 @@ async fn accept_grant_then_a_proactive_add_and_delete_are_accepted() {
     sim.stop().await;
 }
 
-/// Needs LWA's authorization_code grant for skills (h-gw): without it the
-/// device flow's LWA swaps any code.
+/// LWA refuses a skill's code exchange without the permission's client
+/// credentials, and the skill answers ACCEPT_GRANT_FAILED.
 #[tokio::test]
 async fn accept_grant_fails_cleanly_when_the_code_cannot_be_swapped() {
     // A client id the skill's LWA permission does not have: LWA refuses the

@@ -191,8 +191,13 @@ impl Registry {
 
     /// Whether a deferred directive with this token waits.
     pub fn is_pending(&self, user: &str, correlation: &str) -> bool {
+        self.pending(user, correlation).is_some()
+    }
+
+    /// The directive waiting with this token, if any.
+    pub fn pending(&self, user: &str, correlation: &str) -> Option<Pending> {
         let homes = self.homes.lock();
-        homes.get(user).is_some_and(|h| h.pending.contains_key(correlation))
+        homes.get(user)?.pending.get(correlation).map(|(_, p)| p.clone())
     }
 
     /// The user's registry as the control API shows it.

@@ -323,7 +323,7 @@ fn decide(
     }
     let registry = &state.smarthome.registry;
     let known = |id: &str| registry.declaration(user, id);
-    let pending = |c: &str| registry.is_pending(user, c);
+    let pending = |c: &str| registry.pending(user, c).map(|p| p.endpoint);
     let ctx = judge::Context {
         bearer: caller.bearer.as_deref().unwrap_or(""),
         known: &known,

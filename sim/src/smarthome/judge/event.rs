@@ -19,8 +19,9 @@ pub struct Context<'a> {
     pub bearer: &'a str,
     /// The declaration of an endpoint Alexa knows for this user (rules 24, 26).
     pub known: &'a dyn Fn(&str) -> Option<Value>,
-    /// Whether a deferred directive with this correlationToken waits (rule 30).
-    pub pending: &'a dyn Fn(&str) -> bool,
+    /// Whether a directive with this correlationToken waits for its answer,
+    /// and the endpoint it was sent to (rule 30): `Some(endpoint)` if it waits.
+    pub pending: &'a dyn Fn(&str) -> Option<Option<String>>,
     pub mode: Mode,
 }
 
@@ -329,12 +330,28 @@ fn correlation(r: &mut Report, body: &Value, ctx: &Context<'_>) -> String {
             rule,
             "an asynchronous answer carries the directive's correlationToken".into(),
         );
-    } else if !(ctx.pending)(token) {
-        r.error(
-            at.into(),
-            rule,
-            format!("no directive awaits this correlationToken ({token:?})"),
-        );
+    } else {
+        match (ctx.pending)(token) {
+            None => r.error(
+                at.into(),
+                rule,
+                format!("no directive awaits this correlationToken ({token:?})"),
+            ),
+            Some(Some(sent_to)) => {
+                let named = body.pointer("/event/endpoint/endpointId").and_then(Value::as_str);
+                if named.is_some_and(|e| e != sent_to) {
+                    r.error(
+                        "/event/endpoint/endpointId".into(),
+                        "30 endpointId",
+                        format!(
+                            "the directive with this correlationToken went to endpoint {sent_to:?}, not {:?}",
+                            named.unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+            Some(None) => {}
+        }
     }
     token.to_string()
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 /// lamp-1 (`declaration()`) and awaits correlationToken `corr-9`.
 fn judge_with(body: &Value, mode: Mode, decl: Value) -> Event {
     let known = move |id: &str| (id == "lamp-1").then(|| decl.clone());
-    let pending = |c: &str| c == "corr-9";
+    let pending = |c: &str| (c == "corr-9").then(|| Some("lamp-1".to_string()));
     event(
         body,
         &Context {
@@ -362,6 +362,11 @@ fn rule_30_async_answers_carry_an_awaited_correlation_token() {
         Severity::Error,
         "/event/header",
     );
+    // The answer must be about the endpoint the directive went to (lamp-1).
+    let other = set(async_response(), "/event/endpoint/endpointId", json!("lamp-2"));
+    let e = judge(&other, Mode::Default);
+    has(&e, "30 endpointId", Severity::Error, "/event/endpoint/endpointId");
+    assert!(e.first_error().unwrap().message.contains("went to endpoint \"lamp-1\""));
     let e = judge(&async_response(), Mode::Default);
     assert!(matches!(e.kind, EventKind::Response { ref correlation, .. } if correlation == "corr-9"));
 }
