@@ -340,6 +340,29 @@ mod tests {
         assert!(f.list().is_empty());
     }
 
+    /// Skill invocations only see rules written for them, and those rules
+    /// only see skill invocations.
+    #[test]
+    fn skill_rules_and_other_rules_stay_apart() {
+        let f = Faults::new(0);
+        f.add(rule("times = 1\n[then]\naction = 'status'\nstatus = 503")).unwrap();
+        let skill = Point {
+            face: Face::Skill,
+            device: Some("u1"),
+            path: "lights",
+            event: None,
+            connection: None,
+            stream: None,
+        };
+        assert!(f.decide(&skill).is_none(), "a rule without a face is not spent on a skill");
+        assert_eq!(f.list()[0].seen, 0);
+        assert!(f.decide(&point("d")).is_some());
+        let f = Faults::new(0);
+        f.add(rule("[when]\nface = 'skill'\n[then]\naction = 'hold'")).unwrap();
+        assert!(f.decide(&point("d")).is_none());
+        assert!(f.decide(&skill).is_some());
+    }
+
     /// A rule installed after a request became visible (its ticket) does not
     /// apply to it, even when the decision comes later; later requests see it.
     #[test]

@@ -69,6 +69,12 @@ impl When {
         if (p.face == Face::Server) != (self.face == Some(Face::Server)) {
             return false;
         }
+        // A skill invocation is not an HTTP request: only rules written for
+        // it (`face = "skill"`) see it, so a device rule without a face is
+        // neither spent nor journaled on one.
+        if p.face == Face::Skill && self.face != Some(Face::Skill) {
+            return false;
+        }
         self.face.is_none_or(|f| f == p.face)
             && self.device.as_deref().is_none_or(|d| p.device == Some(d))
             && self.path.as_deref().is_none_or(|x| x == p.path)
