@@ -11,6 +11,9 @@
 
 use serde_json::{Value, json};
 
+/// The largest setpoint magnitude a SetTargetTemperature may carry.
+pub const MAX_SETPOINT: f64 = 1000.0;
+
 /// The customer's credentials as Alexa sends them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
@@ -72,8 +75,12 @@ impl Control {
             }
             Control::SetBrightness(b) => Err(format!("brightness must be in 0..=100, got {b}")),
             Control::SetTargetTemperature { value, scale } => {
-                if !value.is_finite() {
-                    return Err(format!("targetSetpoint.value must be a finite number, got {value}"));
+                // Wider than any thermostat in any scale, narrow enough that no
+                // skill's arithmetic on it can overflow.
+                if !value.is_finite() || value.abs() > MAX_SETPOINT {
+                    return Err(format!(
+                        "targetSetpoint.value must be a number within ±{MAX_SETPOINT}, got {value}"
+                    ));
                 }
                 if !["CELSIUS", "FAHRENHEIT", "KELVIN"].contains(&scale.as_str()) {
                     return Err(format!(
@@ -269,6 +276,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("targetSetpoint.value"), "{e}");
+        let huge = Control::SetTargetTemperature {
+            value: 1e300,
+            scale: "KELVIN".into(),
+        };
+        let e = control(&huge, "x", &scope(), "c").unwrap_err();
+        assert!(e.contains("within ±1000"), "{e}");
         let e = control(
             &Control::SetTargetTemperature {
                 value: 20.0,

@@ -106,6 +106,9 @@ pub fn validate(skills: &[SkillDecl], users: &[UserDecl]) -> Vec<String> {
             (None, Some(_)) => {}
             _ => errors.push(format!("{at}: give exactly one of command or url")),
         }
+        if s.client_id.is_some() != s.client_secret.is_some() {
+            errors.push(format!("{at}: give both client_id and client_secret, or neither"));
+        }
         if s.timeout.is_zero() || s.timeout > MAX_TIMEOUT {
             errors.push(format!(
                 "{at}: timeout must be in 1ms..={}, got {}",
@@ -115,6 +118,7 @@ pub fn validate(skills: &[SkillDecl], users: &[UserDecl]) -> Vec<String> {
         }
     }
     let mut user_ids = std::collections::HashSet::new();
+    let mut gateway_tokens = std::collections::HashSet::new();
     for (i, u) in users.iter().enumerate() {
         let at = format!("users[{i}] ({:?})", u.id);
         if u.id.is_empty() || !user_ids.insert(u.id.as_str()) {
@@ -122,6 +126,13 @@ pub fn validate(skills: &[SkillDecl], users: &[UserDecl]) -> Vec<String> {
         }
         if u.token.is_empty() {
             errors.push(format!("{at}: token must be non-empty"));
+        }
+        match u.gateway_token.as_deref() {
+            Some("") => errors.push(format!("{at}: gateway_token must be non-empty when given")),
+            Some(t) if !gateway_tokens.insert(t) => {
+                errors.push(format!("{at}: gateway_token is also another user's: each stands for one user"))
+            }
+            _ => {}
         }
         if !skills.iter().any(|s| s.id == u.skill) {
             errors.push(format!("{at}: skill {:?} is not declared in [[skills]]", u.skill));
@@ -155,7 +166,7 @@ mod tests {
     #[test]
     fn every_mistake_is_named() {
         let doc: Doc = toml::from_str(
-            "[[skills]]\nid = 'a'\n[[skills]]\nid = 'a'\ncommand = []\n[[skills]]\nid = 'b'\nurl = 'https://x'\ntimeout = '1h'\n[[users]]\nid = 'u'\nskill = 'nope'\ntoken = ''\n",
+            "[[skills]]\nid = 'a'\n[[skills]]\nid = 'a'\ncommand = []\n[[skills]]\nid = 'b'\nurl = 'https://x'\ntimeout = '1h'\nclient_id = 'c'\n[[users]]\nid = 'u'\nskill = 'nope'\ntoken = ''\ngateway_token = 'g'\n[[users]]\nid = 'v'\nskill = 'b'\ntoken = 't'\ngateway_token = 'g'\n[[users]]\nid = 'w'\nskill = 'b'\ntoken = 't'\ngateway_token = ''\n",
         )
         .unwrap();
         let errors = validate(&doc.skills, &doc.users);
@@ -165,6 +176,9 @@ mod tests {
             "skills[1] (\"a\"): command needs a program",
             "skills[2] (\"b\"): url must be http://",
             "skills[2] (\"b\"): timeout must be in 1ms..=5m",
+            "skills[2] (\"b\"): give both client_id and client_secret",
+            "users[1] (\"v\"): gateway_token is also another user's",
+            "users[2] (\"w\"): gateway_token must be non-empty",
             "users[0] (\"u\"): token must be non-empty",
             "users[0] (\"u\"): skill \"nope\" is not declared",
         ] {
