@@ -27,6 +27,7 @@ impl From<AlexaError> for ControlError {
         match e {
             AlexaError::UnknownUser(_) | AlexaError::UnknownSkill { .. } => ControlError::NotFound(e.to_string()),
             AlexaError::BadDirective(_) => ControlError::BadRequest(e.to_string()),
+            AlexaError::Busy(_) => ControlError::Busy(e.to_string()),
         }
     }
 }

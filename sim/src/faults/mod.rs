@@ -345,7 +345,8 @@ mod tests {
     #[test]
     fn skill_rules_and_other_rules_stay_apart() {
         let f = Faults::new(0);
-        f.add(rule("times = 1\n[then]\naction = 'status'\nstatus = 503")).unwrap();
+        f.add(rule("times = 1\n[then]\naction = 'status'\nstatus = 503"))
+            .unwrap();
         let skill = Point {
             face: Face::Skill,
             device: Some("u1"),
@@ -354,7 +355,10 @@ mod tests {
             connection: None,
             stream: None,
         };
-        assert!(f.decide(&skill).is_none(), "a rule without a face is not spent on a skill");
+        assert!(
+            f.decide(&skill).is_none(),
+            "a rule without a face is not spent on a skill"
+        );
         assert_eq!(f.list()[0].seen, 0);
         assert!(f.decide(&point("d")).is_some());
         let f = Faults::new(0);

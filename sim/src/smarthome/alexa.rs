@@ -29,6 +29,9 @@ pub enum AlexaError {
     /// The directive asked for cannot be built (a value out of range...).
     #[error("{0}")]
     BadDirective(String),
+    /// The skill already runs `smarthome.max_invocations` invocations.
+    #[error("skill {0:?} is busy: smarthome.max_invocations invocations are running")]
+    Busy(String),
 }
 
 /// How one invocation ended, as Alexa would record it.
@@ -107,8 +110,8 @@ fn empty_object() -> Value {
     json!({})
 }
 
-/// The user and their skill, as declared.
-fn find<'a>(state: &'a State, user: &str) -> Result<(&'a UserDecl, &'a SkillDecl), AlexaError> {
+/// The user, their skill, and a place among the skill's invocations.
+fn find<'a>(state: &'a State, user: &str) -> Result<(&'a UserDecl, &'a SkillDecl, Slot), AlexaError> {
     let config = &state.config;
     let u = config
         .users
@@ -123,8 +126,15 @@ fn find<'a>(state: &'a State, user: &str) -> Result<(&'a UserDecl, &'a SkillDecl
             user: user.into(),
             skill: u.skill.clone(),
         })?;
-    Ok((u, s))
+    let slot = state
+        .smarthome
+        .invocation_slot(&s.id)
+        .ok_or_else(|| AlexaError::Busy(s.id.clone()))?;
+    Ok((u, s, slot))
 }
+
+/// Held while an invocation runs.
+type Slot = tokio::sync::OwnedSemaphorePermit;
 
 /// The scope Alexa puts in the user's directives.
 fn scope(user: &UserDecl) -> Scope {
@@ -141,7 +151,7 @@ fn scope(user: &UserDecl) -> Scope {
 /// accepted endpoints replace what the registry knew (a failed discovery
 /// leaves it as it was, as Alexa keeps the devices it had).
 pub async fn discover(state: &Arc<State>, user: &str) -> Result<DiscoveryReport, AlexaError> {
-    let (u, skill) = find(state, user)?;
+    let (u, skill, _slot) = find(state, user)?;
     let d = directive::discover(&scope(u));
     let mut ex = exchange(state, u, skill, d, None).await;
     let Some(answer) = ex.answer.clone() else {
@@ -185,7 +195,7 @@ fn is_endpoint_finding(f: &Finding) -> bool {
 /// Send AcceptGrant with a fresh authorization code for `user`; the skill
 /// is expected to swap it at `/auth/o2/token` for gateway tokens.
 pub async fn accept_grant(state: &Arc<State>, user: &str) -> Result<DirectiveReport, AlexaError> {
-    let (u, skill) = find(state, user)?;
+    let (u, skill, _slot) = find(state, user)?;
     let code = state.smarthome.grants.mint_code(user);
     let d = directive::accept_grant(&code, &u.token);
     let ex = exchange(state, u, skill, d, None).await;
@@ -207,7 +217,7 @@ pub async fn send(state: &Arc<State>, req: &DirectiveRequest) -> Result<Directiv
         ("Alexa.Authorization", "AcceptGrant") => return accept_grant(state, &req.user).await,
         _ => {}
     }
-    let (u, skill) = find(state, &req.user)?;
+    let (u, skill, _slot) = find(state, &req.user)?;
     let endpoint = req
         .endpoint
         .clone()

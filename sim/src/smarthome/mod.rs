@@ -36,6 +36,8 @@ pub struct SmartHome {
     pub throttle: throttle::Throttle,
     /// Whether each user's skill is enabled (config, then the control API).
     enabled: Mutex<HashMap<String, bool>>,
+    /// Per declared skill, the invocations that may run at once.
+    invocations: HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl SmartHome {
@@ -45,7 +47,21 @@ impl SmartHome {
             grants: grants::Grants::new(&config.users, std::time::Duration::from_secs(config.lwa.expires_in)),
             throttle: throttle::Throttle::new(config.smarthome.events_per_second, config.smarthome.burst),
             enabled: Mutex::new(config.users.iter().map(|u| (u.id.clone(), u.enabled)).collect()),
+            invocations: config
+                .skills
+                .iter()
+                .map(|s| {
+                    let n = config.smarthome.max_invocations as usize;
+                    (s.id.clone(), std::sync::Arc::new(tokio::sync::Semaphore::new(n)))
+                })
+                .collect(),
         }
+    }
+
+    /// A place among `skill`'s running invocations, or `None` when all
+    /// `smarthome.max_invocations` are taken.
+    pub fn invocation_slot(&self, skill: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.invocations.get(skill)?.clone().try_acquire_owned().ok()
     }
 
     /// Whether `user`'s skill is enabled (unknown users: no).

@@ -15,6 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 /// them; beyond this an AddOrUpdateReport is refused.
 pub const MAX_ENDPOINTS: usize = 5_000;
 
+/// Most property states kept per endpoint (an endpoint declares a few
+/// dozen at most); reports of further new names are not kept.
+pub const MAX_PROPERTIES: usize = 256;
+
 /// Most directives awaiting a deferred answer per user; the oldest is
 /// forgotten (and reported) beyond it.
 pub const MAX_PENDING: usize = 1_024;
@@ -143,7 +147,12 @@ impl Registry {
             return false;
         };
         for p in properties {
-            known.state.insert(property_key(p), p.clone());
+            let key = property_key(p);
+            // Updates always land; a new property only while there is room,
+            // so a skill inventing names cannot grow the registry without end.
+            if known.state.len() < MAX_PROPERTIES || known.state.contains_key(&key) {
+                known.state.insert(key, p.clone());
+            }
         }
         true
     }
@@ -282,6 +291,22 @@ mod tests {
         assert_eq!(r.delete("u", &["d".into(), "nope".into()]), ["nope"]);
         assert_eq!(r.endpoint_ids("u"), ["a", "c"]);
         assert_eq!(r.endpoint_ids("other"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn property_states_per_endpoint_are_bounded_but_updates_land() {
+        let r = Registry::default();
+        r.discovered("u", vec![ep("a", "A")]);
+        let named = |i: usize, v: &str| {
+            json!({"namespace": "N", "name": format!("p{i}"), "value": v,
+                   "timeOfSample": "2026-01-01T00:00:00Z", "uncertaintyInMilliseconds": 0})
+        };
+        let many: Vec<Value> = (0..MAX_PROPERTIES + 10).map(|i| named(i, "x")).collect();
+        assert!(r.report("u", "a", &many));
+        let snap = r.snapshot("u");
+        assert_eq!(snap["endpoints"][0]["state"].as_array().unwrap().len(), MAX_PROPERTIES);
+        assert!(r.report("u", "a", &[named(0, "updated")]));
+        assert_eq!(r.property("u", "a", Some("N"), "p0"), Some(json!("updated")));
     }
 
     #[test]

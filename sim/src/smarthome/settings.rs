@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// beyond it the setting means "no limit" and should say so (0).
 pub const MAX_RATE: u32 = 100_000;
 
+/// The most concurrent invocations of one skill the setting allows.
+pub const MAX_INVOCATIONS: u32 = 1024;
+
 /// How the smart home face judges and paces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,6 +22,9 @@ pub struct SmartHomeConfig {
     pub events_per_second: u32,
     /// How many events a user may send at once before the rate applies.
     pub burst: u32,
+    /// Invocations of one skill running at once (each may be a process);
+    /// beyond it a directive is refused as busy instead of queued.
+    pub max_invocations: u32,
 }
 
 impl Default for SmartHomeConfig {
@@ -27,6 +33,7 @@ impl Default for SmartHomeConfig {
             validation: Mode::Default,
             events_per_second: 0,
             burst: 10,
+            max_invocations: 16,
         }
     }
 }
@@ -41,6 +48,12 @@ impl SmartHomeConfig {
                 self.events_per_second
             ));
         }
+        if !(1..=MAX_INVOCATIONS).contains(&self.max_invocations) {
+            errors.push(format!(
+                "smarthome.max_invocations: must be in 1..={MAX_INVOCATIONS}, got {}",
+                self.max_invocations
+            ));
+        }
         if self.burst == 0 || self.burst > MAX_RATE {
             errors.push(format!(
                 "smarthome.burst: must be in 1..={MAX_RATE}, got {}",
@@ -48,5 +61,26 @@ impl SmartHomeConfig {
             ));
         }
         errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_number_is_range_checked() {
+        assert!(SmartHomeConfig::default().validate().is_empty());
+        let bad = SmartHomeConfig {
+            validation: Mode::Strict,
+            events_per_second: MAX_RATE + 1,
+            burst: 0,
+            max_invocations: 0,
+        };
+        let errors = bad.validate();
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].starts_with("smarthome.events_per_second: must be in 0..=100000"));
+        assert!(errors[1].starts_with("smarthome.max_invocations: must be in 1..=1024"));
+        assert!(errors[2].starts_with("smarthome.burst: must be in 1..=100000"));
     }
 }

@@ -129,9 +129,9 @@ pub fn validate(skills: &[SkillDecl], users: &[UserDecl]) -> Vec<String> {
         }
         match u.gateway_token.as_deref() {
             Some("") => errors.push(format!("{at}: gateway_token must be non-empty when given")),
-            Some(t) if !gateway_tokens.insert(t) => {
-                errors.push(format!("{at}: gateway_token is also another user's: each stands for one user"))
-            }
+            Some(t) if !gateway_tokens.insert(t) => errors.push(format!(
+                "{at}: gateway_token is also another user's: each stands for one user"
+            )),
             _ => {}
         }
         if !skills.iter().any(|s| s.id == u.skill) {
