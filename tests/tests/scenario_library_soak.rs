@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 /// Runs of each device scenario.
 const RUNS: usize = 50;
 /// Runs of each smart home scenario.
-const SMART_HOME_RUNS: usize = 10;
+const SMART_HOME_RUNS: usize = 20;
 /// Runs of the scenario that waits out Alexa's 8 s budget.
 const SLOW_SKILL_RUNS: usize = 3;
 /// One `avs-sim run` may take this long (the slowest scenario needs about 5 s).

@@ -338,6 +338,31 @@ async fn a_delay_past_the_budget_and_a_hold_on_face_skill_are_timeouts() {
     sim.stop().await;
 }
 
+/// A discovery that fails leaves what Alexa knew in place, as Alexa keeps
+/// a customer's devices when a rediscovery fails.
+#[tokio::test]
+async fn a_failed_rediscovery_keeps_the_devices_alexa_knew() {
+    let sim = discovered(&[], BUDGET).await;
+    sim.add_fault(json!({"when": {"face": "skill"}, "then": {"action": "status", "status": 500}, "times": 1}))
+        .await;
+    let (_, report) = sim.discover("u").await;
+    assert_eq!(report["verdict"], "crashed", "{report}");
+    let (status, known) = sim.get("/api/smarthome/users/u/endpoints").await;
+    assert_eq!(status, 200, "{known}");
+    assert_eq!(known["endpoints"].as_array().unwrap().len(), 6, "{known}");
+    // Discover sent as a directive is judged and reported as discovery.
+    let (status, report) = sim
+        .post_json(
+            "/api/smarthome/directives",
+            &json!({"user": "u", "namespace": "Alexa.Discovery", "name": "Discover"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["kind"], "DiscoverResponse", "{report}");
+    assert_eq!(report["accepted"].as_array().unwrap().len(), 6, "{report}");
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn a_skill_runs_at_most_max_invocations_at_once() {
     let sim = TestSim::start(|c| {

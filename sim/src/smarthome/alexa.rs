@@ -208,9 +208,13 @@ pub async fn send(state: &Arc<State>, req: &DirectiveRequest) -> Result<Directiv
     match (req.namespace.as_str(), req.name.as_str()) {
         ("Alexa.Discovery", "Discover") => {
             let r = discover(state, &req.user).await?;
+            let answered = r.exchange.answer.is_some();
             return Ok(DirectiveReport {
                 endpoint: None,
-                kind: None,
+                kind: answered.then_some(AnswerKind::DiscoverResponse {
+                    accepted: r.accepted,
+                    dropped: r.dropped,
+                }),
                 exchange: r.exchange,
             });
         }

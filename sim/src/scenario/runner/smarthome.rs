@@ -166,15 +166,12 @@ impl Runner {
             limit: Some(usize::MAX),
             device: None,
         };
-        let entries = self.state.journal.query(&q);
-        entries
-            .iter()
+        let journal = &self.state.journal;
+        journal
+            .query(&q)
+            .into_iter()
             .filter(|e| e.kind == Kind::Response && !self.state.scenarios.is_claimed(e.id))
-            .filter_map(|resp| {
-                let req_id = resp.body["request"].as_u64()?;
-                let req = entries.iter().find(|e| e.id == req_id)?;
-                Some((req.clone(), resp.clone()))
-            })
+            .filter_map(|resp| Some((journal.get(resp.body["request"].as_u64()?)?, resp)))
             .collect()
     }
 
