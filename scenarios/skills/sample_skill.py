@@ -35,7 +35,11 @@ scenarios); run with --help for the list.
 
 Events to the Alexa event gateway ($AVS_SIM_GATEWAY_URL, avs-sim's
 POST /v3/events) are posted by a detached child process after the answer
-is written, as a real skill posts them after its Lambda returned.
+is written. It stands in for the worker a real skill would use: AWS Lambda
+freezes a function once it returns, so a Lambda skill posts before
+returning or hands the event to another function (a queue, Step
+Functions). Posts that fail are logged to the file named by
+$SAMPLE_SKILL_LOG (default: sample-skill.log in the temp directory).
 """
 
 import argparse
@@ -44,6 +48,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import urllib.error
@@ -145,12 +150,15 @@ DEFAULT_STATE = {
 }
 
 
-def declared(endpoint_id, retrievable_only=False):
+def declared(endpoint_id, retrievable_only=False, interfaces=False):
     """The (interface, property) pairs the seed declares for the endpoint,
-    in order; None for an endpoint this skill does not have."""
+    in order (with interfaces=True: the interface names); None for an
+    endpoint this skill does not have."""
     for e in seed_endpoints():
         if e["endpointId"] != endpoint_id:
             continue
+        if interfaces:
+            return [cap["interface"] for cap in e["capabilities"]]
         out = []
         for cap in e["capabilities"]:
             props = cap.get("properties", {})
@@ -210,9 +218,8 @@ CONTROL = {
     ("Alexa.PowerController", "TurnOff"): lambda p: [("Alexa.PowerController", "powerState", "OFF")],
     ("Alexa.BrightnessController", "SetBrightness"):
         lambda p: [("Alexa.BrightnessController", "brightness", p["brightness"])],
-    ("Alexa.ThermostatController", "SetTargetTemperature"): lambda p: [
-        ("Alexa.ThermostatController", "targetSetpoint", p["targetSetpoint"]),
-        ("Alexa.ThermostatController", "thermostatMode", "HEAT")],
+    ("Alexa.ThermostatController", "SetTargetTemperature"):
+        lambda p: [("Alexa.ThermostatController", "targetSetpoint", p["targetSetpoint"])],
     ("Alexa.LockController", "Lock"): lambda p: [("Alexa.LockController", "lockState", "LOCKED")],
     ("Alexa.LockController", "Unlock"): lambda p: [("Alexa.LockController", "lockState", "UNLOCKED")],
     ("Alexa.SceneController", "Activate"): None,
@@ -220,10 +227,33 @@ CONTROL = {
 }
 
 
+# What this sample's thermostats accept, in degrees Celsius.
+SETPOINT_RANGE = (4.0, 35.0)
+
+
+def celsius(setpoint):
+    value, scale = float(setpoint["value"]), setpoint.get("scale", "CELSIUS")
+    return {"CELSIUS": value, "FAHRENHEIT": (value - 32) * 5 / 9, "KELVIN": value - 273.15}[scale]
+
+
 def control(directive, change):
     h = directive["header"]
     endpoint = directive["endpoint"]
     token = h.get("correlationToken")
+    interfaces = declared(endpoint["endpointId"], interfaces=True)
+    if interfaces is None:
+        return error(directive, "NO_SUCH_ENDPOINT", "no endpoint %r" % endpoint["endpointId"])
+    if h["namespace"] not in interfaces:
+        return error(directive, "INVALID_DIRECTIVE",
+                     "%s does not support %s" % (endpoint["endpointId"], h["namespace"]))
+    if h["name"] == "SetTargetTemperature":
+        low, high = SETPOINT_RANGE
+        if not low <= celsius(directive["payload"]["targetSetpoint"]) <= high:
+            answer = error(directive, "TEMPERATURE_VALUE_OUT_OF_RANGE", "the thermostat takes 4-35 C")
+            answer["event"]["payload"]["validRange"] = {
+                "minimumValue": {"value": low, "scale": "CELSIUS"},
+                "maximumValue": {"value": high, "scale": "CELSIUS"}}
+            return answer
     if change is None:
         answer = scene_started(directive)
     else:
@@ -257,10 +287,14 @@ def scene_started(directive):
 
 
 def change_report(endpoint_id, changed):
+    """The change, caused by a voice directive here, and in context every
+    other retrievable property (the documentation asks for them)."""
+    others = [p for p in retrievable_state(endpoint_id) or []
+              if (p["namespace"], p["name"]) != (changed["namespace"], changed["name"])]
     return {"event": {"header": header("Alexa", "ChangeReport"),
                       "endpoint": {"scope": bearer(OPTIONS.gateway_token), "endpointId": endpoint_id},
-                      "payload": {"change": {"cause": {"type": "APP_INTERACTION"}, "properties": [changed]}}},
-            "context": {"properties": [connectivity()]}}
+                      "payload": {"change": {"cause": {"type": "VOICE_INTERACTION"}, "properties": [changed]}}},
+            "context": {"properties": others}}
 
 
 def report_state(directive):
@@ -331,17 +365,27 @@ def post_later(events, token, delay):
                      start_new_session=True, close_fds=True)
 
 
+def log_failure(text):
+    path = os.environ.get("SAMPLE_SKILL_LOG") or os.path.join(tempfile.gettempdir(), "sample-skill.log")
+    with open(path, "a") as f:
+        f.write("%s %s\n" % (now(), text))
+
+
 def run_plan(plan):
     time.sleep(plan["delay"])
     for event in plan["events"]:
+        name = "%(namespace)s.%(name)s" % event["event"]["header"]
         req = urllib.request.Request(plan["url"], data=json.dumps(event).encode(), method="POST",
                                      headers={"Content-Type": "application/json",
                                               "Authorization": "Bearer %s" % plan["token"]})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 if r.status != 202:
+                    log_failure("%s: HTTP %d" % (name, r.status))
                     return 1
-        except OSError:
+        except OSError as e:
+            detail = e.read().decode(errors="replace") if isinstance(e, urllib.error.HTTPError) else str(e)
+            log_failure("%s: %s" % (name, detail))
             return 1
     return 0
 

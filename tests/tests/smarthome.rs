@@ -363,6 +363,38 @@ async fn a_failed_rediscovery_keeps_the_devices_alexa_knew() {
     sim.stop().await;
 }
 
+/// The sample skill refuses what a real one would: an endpoint it does not
+/// have, an interface the endpoint lacks, a setpoint out of its range.
+#[tokio::test]
+async fn the_sample_skill_answers_errors_alexa_accepts() {
+    let sim = discovered(&[], BUDGET).await;
+    let cases = [
+        ("nope", "Alexa.PowerController", "TurnOn", json!({}), "NO_SUCH_ENDPOINT"),
+        (
+            "appliance-002",
+            "Alexa.BrightnessController",
+            "SetBrightness",
+            json!({"brightness": 5}),
+            "INVALID_DIRECTIVE",
+        ),
+        (
+            "appliance-002",
+            "Alexa.ThermostatController",
+            "SetTargetTemperature",
+            json!({"targetSetpoint": {"value": 90.0, "scale": "CELSIUS"}}),
+            "TEMPERATURE_VALUE_OUT_OF_RANGE",
+        ),
+    ];
+    for (endpoint, ns, name, payload, want) in cases {
+        let (status, report) = sim.directive("u", endpoint, ns, name, payload).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["kind"], "ErrorResponse", "{report}");
+        assert_eq!(report["type"], want, "{report}");
+        assert_eq!(report["verdict"], "ok", "{report}");
+    }
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn a_skill_runs_at_most_max_invocations_at_once() {
     let sim = TestSim::start(|c| {
@@ -549,8 +581,16 @@ async fn a_change_report_follows_turn_on_and_is_accepted_cleanly() {
     let (posted, answered) = at_gateway(&sim, "u", "Alexa", "ChangeReport").await;
     assert_eq!(posted["body"]["endpoint"], "appliance-001");
     let change = &posted["body"]["message"]["event"]["payload"]["change"];
-    assert_eq!(change["cause"]["type"], "APP_INTERACTION");
+    assert_eq!(change["cause"]["type"], "VOICE_INTERACTION");
     assert_eq!(change["properties"][0]["value"], "ON");
+    // The unchanged retrievable properties ride along in context.
+    let context = posted["body"]["message"]["context"]["properties"].as_array().unwrap();
+    let names: Vec<&str> = context.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(
+        names.contains(&"connectivity") && names.contains(&"brightness"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"powerState"), "{names:?}");
     assert_eq!(answered["body"]["status"], 202, "{answered}");
     assert_eq!(answered["body"]["findings"], json!([]), "{answered}");
     sim.stop().await;
