@@ -42,10 +42,11 @@ fn plan_for(file: &str) -> Option<(usize, Option<String>)> {
     }
 }
 
-/// `SMART_HOME_RUNS`, or `AVS_SIM_SOAK_SMART_HOME_RUNS` to loop them longer
-/// by hand (with `AVS_SIM_SOAK_ONLY=smarthome-` to run only those).
+/// `SMART_HOME_RUNS`, or `SOAK_SMART_HOME_RUNS` (not `AVS_SIM_*`: the
+/// simulator reads those as config) to loop them longer
+/// by hand (with `SOAK_ONLY=smarthome-` to run only those).
 fn smart_home_runs() -> usize {
-    std::env::var("AVS_SIM_SOAK_SMART_HOME_RUNS")
+    std::env::var("SOAK_SMART_HOME_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(SMART_HOME_RUNS)
@@ -149,7 +150,7 @@ async fn every_library_scenario_passes_50_times_in_a_row_on_a_busy_machine() {
         .collect();
     files.sort();
     assert!(files.len() >= 18, "the library: {files:?}");
-    if let Ok(only) = std::env::var("AVS_SIM_SOAK_ONLY") {
+    if let Ok(only) = std::env::var("SOAK_ONLY") {
         files.retain(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&only)));
     }
     let mut burners = [burner(), burner()];

@@ -328,6 +328,7 @@ fn decide(
         bearer: caller.bearer.as_deref().unwrap_or(""),
         known: &known,
         pending: &pending,
+        received: Some(crate::clock::wall()),
         mode: state.config.smarthome.validation,
     };
     let event = judge::event(&body, &ctx);

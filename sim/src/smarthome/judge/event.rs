@@ -22,6 +22,9 @@ pub struct Context<'a> {
     /// Whether a directive with this correlationToken waits for its answer,
     /// and the endpoint it was sent to (rule 30): `Some(endpoint)` if it waits.
     pub pending: &'a dyn Fn(&str) -> Option<Option<String>>,
+    /// When the gateway received the event (rule 29: a ChangeReport within
+    /// 3 s of the change); `None` skips that check.
+    pub received: Option<time::OffsetDateTime>,
     pub mode: Mode,
 }
 
@@ -277,6 +280,9 @@ fn change(r: &mut Report, body: &Value, ctx: &Context<'_>) -> EventKind {
     if let Some(decl) = &decl {
         proactive(r, decl, body.pointer(at), at);
     }
+    if let Some(received) = ctx.received {
+        late(r, &props, received, at);
+    }
     props.extend(context(r, body, decl.as_ref()));
     let health = |p: &Value| p["namespace"] == "Alexa.EndpointHealth" && p["name"] == "connectivity";
     if !props.iter().any(health) {
@@ -289,6 +295,31 @@ fn change(r: &mut Report, body: &Value, ctx: &Context<'_>) -> EventKind {
     EventKind::ChangeReport {
         endpoint: id.unwrap_or_default(),
         properties: props,
+    }
+}
+
+/// Rule 29: the documentation asks for a ChangeReport within 3 s of the
+/// change; a changed property sampled longer before arrival is advised on.
+fn late(r: &mut Report, changed: &[Value], received: time::OffsetDateTime, at: &str) {
+    use time::format_description::well_known::Rfc3339;
+    for (i, p) in changed.iter().enumerate() {
+        let Some(sampled) = p["timeOfSample"]
+            .as_str()
+            .and_then(|t| time::OffsetDateTime::parse(t, &Rfc3339).ok())
+        else {
+            continue;
+        };
+        let age = received - sampled;
+        if age > time::Duration::seconds(3) {
+            r.advise(
+                format!("{at}/{i}/timeOfSample"),
+                "29 within 3 s",
+                format!(
+                    "the change was sampled {:.1} s before the ChangeReport arrived; send it within 3 s",
+                    age.as_seconds_f64()
+                ),
+            );
+        }
     }
 }
 

@@ -18,6 +18,7 @@ fn judge_with(body: &Value, mode: Mode, decl: Value) -> Event {
             bearer: "tok",
             known: &known,
             pending: &pending,
+            received: None,
             mode,
         },
     )
@@ -335,6 +336,41 @@ fn rule_29_connectivity_is_advised_in_both_modes() {
         has(&e, "29 connectivity", Severity::Warning, "");
         assert!(e.first_error().is_none(), "{mode:?}");
     }
+}
+
+#[test]
+fn rule_29_a_change_report_more_than_3_s_after_the_change_is_advised() {
+    use time::format_description::well_known::Rfc3339;
+    let body = change_report();
+    let sampled = body["event"]["payload"]["change"]["properties"][0]["timeOfSample"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sampled = time::OffsetDateTime::parse(&sampled, &Rfc3339).unwrap();
+    let decl = declaration();
+    let known = move |id: &str| (id == "lamp-1").then(|| decl.clone());
+    let pending = |_: &str| None;
+    let at = |after: i64| {
+        event(
+            &body,
+            &Context {
+                bearer: "tok",
+                known: &known,
+                pending: &pending,
+                received: Some(sampled + time::Duration::seconds(after)),
+                mode: Mode::Strict,
+            },
+        )
+    };
+    let late = at(10);
+    has(
+        &late,
+        "29 within 3 s",
+        Severity::Warning,
+        "/event/payload/change/properties/0/timeOfSample",
+    );
+    assert!(late.first_error().is_none(), "advice, even in strict mode");
+    assert!(!at(1).findings.iter().any(|f| f.rule == "29 within 3 s"));
 }
 
 #[test]
