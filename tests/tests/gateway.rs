@@ -230,6 +230,14 @@ async fn a_disabled_skill_is_403_until_enabled_again() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+    let resp = sim
+        .http
+        .put(sim.control("/api/smarthome/users/u1"))
+        .json(&json!({"enabled": true, "enabeld": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "a misspelt key is refused");
     let (status, body) = sim.get("/api/smarthome/users/nobody/endpoints").await;
     assert_eq!(status, 404, "{body}");
     assert!(body["error"].as_str().unwrap().contains("nobody"));

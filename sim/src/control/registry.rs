@@ -52,11 +52,14 @@ async fn set_enabled(
     body: Bytes,
 ) -> Result<Json<Value>, ControlError> {
     declared(&state, &user)?;
-    let request: Value =
-        serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(format!("body is not valid JSON: {e}")))?;
-    let enabled = request["enabled"]
-        .as_bool()
-        .ok_or_else(|| ControlError::BadRequest("enabled must be true or false".into()))?;
+    /// The body: only `enabled`, so a misspelt key is refused, not ignored.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Toggle {
+        enabled: bool,
+    }
+    let Toggle { enabled } = serde_json::from_slice(&body)
+        .map_err(|e| ControlError::BadRequest(format!("body must be {{\"enabled\": true|false}}: {e}")))?;
     state.smarthome.set_enabled(&user, enabled);
     state.journal.record(
         Record::new(

@@ -334,10 +334,7 @@ fn judge_answer(state: &State, endpoint: Option<String>, mut ex: Exchange) -> Di
             state.smarthome.registry.report(&ex.user, e, &verdict.properties);
         }
         if let AnswerKind::ErrorResponse { error_type, .. } = &verdict.kind {
-            if matches!(
-                error_type.as_str(),
-                "EXPIRED_AUTHORIZATION_CREDENTIAL" | "INVALID_AUTHORIZATION_CREDENTIAL"
-            ) {
+            if super::gateway::apply::UNLINKING.contains(&error_type.as_str()) {
                 let n = state.smarthome.grants.unlink(&ex.user);
                 let why = format!(
                     "{error_type}: Alexa discards the account link of {} ({n} tokens)",
