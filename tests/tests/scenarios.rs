@@ -448,3 +448,28 @@ async fn chaos_gives_the_same_result_every_run() {
     assert_eq!(outcomes[0], outcomes[1]);
     assert_eq!(outcomes[0].len(), 14);
 }
+
+/// The scenarios README's negative case for smart home discovery: the same
+/// scenario with `--invalid` added to the sample skill's command fails,
+/// naming the dropped endpoint and the rule, in the output and in JUnit.
+#[tokio::test]
+async fn smarthome_discovery_fails_a_skill_with_a_broken_endpoint() {
+    let text = std::fs::read_to_string(library("smarthome-discovery.toml")).unwrap();
+    let broken = text.replace(
+        "\"./skills/sample_skill.py\"]",
+        &format!("\"{}\", \"--invalid\"]", library("skills/sample_skill.py").display()),
+    );
+    assert_ne!(broken, text, "the scenario names the sample skill as expected");
+    let dir = temp_dir("broken-skill");
+    let file = dir.join("smarthome-discovery.toml");
+    std::fs::write(&file, broken).unwrap();
+    let r = run(&[file], "true").await;
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for text in [&r.stdout, &r.junit_text] {
+        assert!(
+            text.contains("does not expect dropped") && text.contains("appliance 007"),
+            "{text}"
+        );
+        assert!(text.contains("6 endpointId"), "{text}");
+    }
+}

@@ -276,6 +276,9 @@ impl Runner {
                 e.event.as_deref().unwrap_or("an event"),
                 e.user
             ),
+            Action::ExpectRegistry(r) if r.present == Some(false) => {
+                format!("Alexa no longer knows {} of {}", r.endpoint, r.user)
+            }
             Action::ExpectRegistry(r) => format!("Alexa knows {} of {}", r.endpoint, r.user),
             Action::ExpectConformance(c) => format!(
                 "{} of {} is {}",

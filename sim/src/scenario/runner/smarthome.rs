@@ -13,9 +13,16 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// `"15"` names rule 15; `"15 Alexa interface"` names it in full.
+/// `"15"` names rule 15, `"15 Alexa interface"` names it in full, and
+/// `"Alexa interface"` by its subject.
 fn rule_matches(want: &str, rule: &str) -> bool {
-    rule == want || rule.split(' ').next() == Some(want)
+    let (number, subject) = rule.split_once(' ').unwrap_or((rule, ""));
+    rule == want || number == want || subject == want
+}
+
+fn endpoint_name(id: &Option<String>) -> String {
+    id.as_deref()
+        .map_or_else(|| "(no endpointId)".into(), |id| format!("{id:?}"))
 }
 
 fn verdict_name(v: Verdict) -> String {
@@ -77,20 +84,41 @@ impl Runner {
         let ids = report.exchange.journal.to_vec();
         let fail = |text: String| Failed { text, ids: ids.clone() };
         check_exchange(&report.exchange, d.verdict.as_deref(), &d.findings).map_err(fail)?;
+        let dropped_text = || {
+            report
+                .dropped
+                .iter()
+                .map(|x| format!("{} ({})", endpoint_name(&x.endpoint_id), describe(&x.findings)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if let Some(want) = &d.accepted {
             let want: BTreeSet<&str> = want.iter().map(String::as_str).collect();
             let got: BTreeSet<&str> = report.accepted.iter().map(String::as_str).collect();
             if want != got {
                 return Err(fail(format!(
                     "expected accepted {want:?}, got {got:?}; dropped: {}",
-                    report
-                        .dropped
-                        .iter()
-                        .map(|x| format!("{:?} ({})", x.endpoint_id, describe(&x.findings)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    dropped_text()
                 )));
             }
+        }
+        // Alexa would not show a dropped endpoint: that fails the step
+        // unless the scenario says it expects that endpoint dropped.
+        let unexpected: Vec<_> = report
+            .dropped
+            .iter()
+            .filter(|x| {
+                !d.dropped
+                    .iter()
+                    .any(|w| x.endpoint_id.as_deref() == Some(w.endpoint.as_str()))
+            })
+            .collect();
+        if report.exchange.verdict == Verdict::Ok && !unexpected.is_empty() {
+            return Err(fail(format!(
+                "Alexa would drop {} endpoint(s) the step does not expect dropped: {}",
+                unexpected.len(),
+                dropped_text()
+            )));
         }
         for want in &d.dropped {
             let hit = report
@@ -335,6 +363,22 @@ mod tests {
         )
         .await;
         assert!(r.passed, "{r:#?}");
+        // Without `dropped`, an endpoint Alexa would drop fails the step,
+        // naming it and the rule.
+        let r = run_text(&state, "[[steps]]\nkind = 'discover'\nuser = 'u'\n").await;
+        let failure = r.failure.unwrap();
+        assert!(
+            failure.contains("Alexa would drop 1 endpoint(s) the step does not expect dropped: \"bad id\\\\\\\\\" ([Error 6 endpointId"),
+            "{failure}"
+        );
+        // Rules are named by number, full name or subject.
+        for rule in ["6", "6 endpointId", "endpointId"] {
+            let steps = format!(
+                "[[steps]]\nkind = 'discover'\nuser = 'u'\nfindings = ['{rule}']\ndropped = [{{ endpoint = 'bad id\\\\', rule = '{rule}' }}]\n"
+            );
+            let r = run_text(&state, &steps).await;
+            assert!(r.passed, "{rule}: {r:#?}");
+        }
         let r = run_text(&state, "[[steps]]\nkind = 'discover'\nuser = 'u'\naccepted = ['a']\n").await;
         assert!(!r.passed);
         let failure = r.failure.unwrap();

@@ -254,7 +254,7 @@ fn known_endpoint(r: &mut Report, body: &Value, ctx: &Context<'_>) -> (Option<St
         r.error(
             at.into(),
             rule,
-            format!("endpoint {id:?} was never discovered for this user"),
+            format!("endpoint {id:?} is not one Alexa knows for this user (never discovered, dropped from discovery, or deleted)"),
         );
     }
     (Some(id), decl)
