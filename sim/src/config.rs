@@ -42,6 +42,8 @@ pub struct Config {
     pub users: Vec<crate::smarthome::UserDecl>,
     /// How the smart home face judges answers and paces the event gateway.
     pub smarthome: crate::smarthome::SmartHomeConfig,
+    /// The SNS face: region and account of ARNs, topics and subscriptions.
+    pub sns: crate::sns::SnsConfig,
 }
 
 /// `lenient` accepts any non-empty token (the token is the device id);
@@ -299,6 +301,7 @@ impl Default for Config {
             skills: Vec::new(),
             users: Vec::new(),
             smarthome: Default::default(),
+            sns: Default::default(),
         }
     }
 }
@@ -381,6 +384,7 @@ impl Config {
         }
         errors.extend(crate::smarthome::skills::validate(&self.skills, &self.users));
         errors.extend(self.smarthome.validate());
+        errors.extend(self.sns.validate());
         if errors.is_empty() {
             Ok(())
         } else {

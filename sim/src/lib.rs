@@ -20,6 +20,8 @@
 //! - `smarthome`: Alexa toward smart home skills (skills and users, invoking a
 //!   skill's handler, the directives, judging answers, the registry) and the
 //!   event gateway skills post to.
+//! - `sns`: the SNS face: topics, HTTP/S subscriptions, signed delivery with
+//!   SNS's retries, the Query API.
 //! - `device`: the reference device (`avs-sim device`), an AVS Device SDK look-alike.
 //! - `state`: what the faces share.
 //! - `clock`, `duration`: time, read in one place; durations as strings.
@@ -42,6 +44,7 @@ pub mod public;
 pub mod scenario;
 pub mod server;
 pub mod smarthome;
+pub mod sns;
 pub mod state;
 pub mod tls;
 

@@ -58,6 +58,8 @@ pub struct State {
     pub listener_health: Arc<crate::health::ListenerHealth>,
     /// The smart home face: registry, gateway tokens, pacing.
     pub smarthome: crate::smarthome::SmartHome,
+    /// The SNS face: topics and subscriptions.
+    pub sns: crate::sns::Sns,
 }
 
 impl State {
@@ -82,6 +84,7 @@ impl State {
             devices: Devices::new(config.avs.directive_queue),
             tokens: Tokens::new(&config),
             smarthome: crate::smarthome::SmartHome::new(&config),
+            sns: crate::sns::Sns::new(&config.sns),
             journal,
             config,
             listeners: Default::default(),

@@ -38,6 +38,10 @@ pub enum Face {
     Skill,
     /// The Alexa event gateway (`POST /v3/events`).
     Gateway,
+    /// SNS: topics, subscriptions, every delivery attempt.
+    Sns,
+    /// Alexa Smart Properties events raised and published.
+    Asp,
 }
 
 impl Face {
@@ -51,6 +55,8 @@ impl Face {
             Face::Scenario => "scenario",
             Face::Skill => "skill",
             Face::Gateway => "gateway",
+            Face::Sns => "sns",
+            Face::Asp => "asp",
         }
     }
 }

@@ -1,0 +1,38 @@
+//! What is POSTed to a subscriber: the headers, the JSON body in AWS's
+//! exact field order (or the raw message), and the signature over the
+//! string to sign (reference sns.md §1–5).
+//!
+//! FIRST CUT: the signature and exact formatting are being written.
+
+use super::model::{Outgoing, Subscription, Topic};
+
+/// A delivery request, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// Header name → value, `x-amz-sns-*` and `Content-Type` included.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Render `out` for `sub` on `topic`; `unsubscribe_url` is the
+/// Notification's `UnsubscribeURL`, `cert_url` the `SigningCertURL`.
+pub fn render(out: &Outgoing, topic: &Topic, sub: &Subscription, unsubscribe_url: &str, cert_url: &str) -> Rendered {
+    let _ = (topic, sub, unsubscribe_url, cert_url);
+    let body = serde_json::json!({
+        "Type": out.kind.as_str(),
+        "MessageId": out.message_id,
+        "TopicArn": out.topic_arn,
+        "Message": out.message,
+        "Timestamp": out.timestamp,
+    })
+    .to_string();
+    Rendered {
+        headers: vec![
+            ("x-amz-sns-message-type".into(), out.kind.as_str().into()),
+            ("x-amz-sns-message-id".into(), out.message_id.clone()),
+            ("x-amz-sns-topic-arn".into(), out.topic_arn.clone()),
+            ("content-type".into(), "text/plain; charset=UTF-8".into()),
+        ],
+        body,
+    }
+}
