@@ -92,6 +92,9 @@ pub struct Outgoing {
     pub message_id: String,
     pub topic_arn: String,
     pub subscription_arn: String,
+    /// Where it goes (kept here so an UnsubscribeConfirmation can go out
+    /// after its subscription is gone).
+    pub endpoint: String,
     /// RFC 3339 UTC with milliseconds, e.g. `2012-05-02T00:54:06.655Z`.
     pub timestamp: String,
     pub message: String,
