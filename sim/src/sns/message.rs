@@ -4,7 +4,7 @@
 //!
 //! FIRST CUT: the signature and exact formatting are being written.
 
-use super::model::{Outgoing, Subscription, Topic};
+use super::model::Outgoing;
 
 /// A delivery request, ready to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,10 +14,13 @@ pub struct Rendered {
     pub body: String,
 }
 
-/// Render `out` for `sub` on `topic`; `unsubscribe_url` is the
-/// Notification's `UnsubscribeURL`, `cert_url` the `SigningCertURL`.
-pub fn render(out: &Outgoing, topic: &Topic, sub: &Subscription, unsubscribe_url: &str, cert_url: &str) -> Rendered {
-    let _ = (topic, sub, unsubscribe_url, cert_url);
+/// Render `out`, signed with `signature_version` ("1" or "2", the topic's);
+/// `raw` is the subscription's RawMessageDelivery (Notifications only);
+/// `unsubscribe_url` is the Notification's `UnsubscribeURL`, `cert_url`
+/// the `SigningCertURL`. Needs no live topic or subscription, so an
+/// UnsubscribeConfirmation renders after its subscription is gone.
+pub fn render(out: &Outgoing, signature_version: &str, raw: bool, unsubscribe_url: &str, cert_url: &str) -> Rendered {
+    let _ = (signature_version, raw, unsubscribe_url, cert_url);
     let body = serde_json::json!({
         "Type": out.kind.as_str(),
         "MessageId": out.message_id,
