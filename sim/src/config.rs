@@ -44,6 +44,12 @@ pub struct Config {
     pub smarthome: crate::smarthome::SmartHomeConfig,
     /// The SNS face: region and account of ARNs, topics and subscriptions.
     pub sns: crate::sns::SnsConfig,
+    /// Smart Properties events: the topic they go to, opt-ins.
+    pub asp: crate::asp::AspConfig,
+    /// Units of the property (Smart Properties events name them).
+    pub units: Vec<crate::asp::UnitDecl>,
+    /// Named lists of smart home directives run for a unit.
+    pub automations: Vec<crate::asp::AutomationDecl>,
 }
 
 /// `lenient` accepts any non-empty token (the token is the device id);
@@ -302,6 +308,9 @@ impl Default for Config {
             users: Vec::new(),
             smarthome: Default::default(),
             sns: Default::default(),
+            asp: Default::default(),
+            units: Vec::new(),
+            automations: Vec::new(),
         }
     }
 }
@@ -385,6 +394,7 @@ impl Config {
         errors.extend(crate::smarthome::skills::validate(&self.skills, &self.users));
         errors.extend(self.smarthome.validate());
         errors.extend(self.sns.validate());
+        errors.extend(crate::asp::validate(self));
         if errors.is_empty() {
             Ok(())
         } else {

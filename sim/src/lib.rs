@@ -22,10 +22,13 @@
 //!   event gateway skills post to.
 //! - `sns`: the SNS face: topics, HTTP/S subscriptions, signed delivery with
 //!   SNS's retries, the Query API.
+//! - `asp`: Smart Properties events (automations, skill failures,
+//!   subscription activations) published to an SNS topic.
 //! - `device`: the reference device (`avs-sim device`), an AVS Device SDK look-alike.
 //! - `state`: what the faces share.
 //! - `clock`, `duration`: time, read in one place; durations as strings.
 
+pub mod asp;
 pub mod avs;
 pub mod bridge;
 pub mod capabilities;

@@ -79,7 +79,7 @@ impl State {
             // validate() already accepted every rule.
             let _ = faults.add(rule.clone());
         }
-        Arc::new(State {
+        let state = Arc::new(State {
             faults,
             devices: Devices::new(config.avs.directive_queue),
             tokens: Tokens::new(&config),
@@ -91,7 +91,9 @@ impl State {
             shutdown: CancellationToken::new(),
             scenarios: Arc::new(scenarios),
             listener_health: Default::default(),
-        })
+        });
+        crate::asp::init(&state);
+        state
     }
 
     /// Forget what has outlived its use: idle devices nothing holds, expired

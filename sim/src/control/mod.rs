@@ -3,6 +3,7 @@
 //! status that says what went wrong.
 
 mod alexa;
+mod asp;
 pub mod registry;
 
 use crate::avs::devices::PushError;
@@ -66,6 +67,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/scenarios/{run}", get(scenario_run))
         .merge(alexa::router())
         .merge(registry::router())
+        .merge(asp::router())
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,

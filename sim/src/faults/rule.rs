@@ -69,10 +69,10 @@ impl When {
         if (p.face == Face::Server) != (self.face == Some(Face::Server)) {
             return false;
         }
-        // A skill invocation is not an HTTP request: only rules written for
-        // it (`face = "skill"`) see it, so a device rule without a face is
+        // A skill invocation (or a Smart Properties activation) is not an
+        // HTTP request: only rules written for it (`face = "skill"`, `"asp"`) see it, so a device rule without a face is
         // neither spent nor journaled on one.
-        if p.face == Face::Skill && self.face != Some(Face::Skill) {
+        if matches!(p.face, Face::Skill | Face::Asp) && self.face != Some(p.face) {
             return false;
         }
         self.face.is_none_or(|f| f == p.face)
@@ -509,6 +509,12 @@ impl Rule {
         if self.when.face == Some(Face::Skill) && !skill_ok {
             return Err(format!(
                 "then.action {:?} does not apply to face \"skill\" (status, delay or hold do)",
+                self.then.describe()
+            ));
+        }
+        if self.when.face == Some(Face::Asp) && !matches!(self.then, Action::Status { .. }) {
+            return Err(format!(
+                "then.action {:?} does not apply to face \"asp\" (status makes an activation fail)",
                 self.then.describe()
             ));
         }

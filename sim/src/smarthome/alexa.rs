@@ -305,7 +305,7 @@ pub fn control_of(namespace: &str, name: &str, payload: &Value) -> Result<Contro
 
 /// Judge a non-discovery answer and apply it: context properties to the
 /// registry, credentials errors unlink the user.
-fn judge_answer(state: &State, endpoint: Option<String>, mut ex: Exchange) -> DirectiveReport {
+fn judge_answer(state: &Arc<State>, endpoint: Option<String>, mut ex: Exchange) -> DirectiveReport {
     let Some(answer) = ex.answer.clone() else {
         journal_verdict(state, &mut ex, json!({}));
         return DirectiveReport {
@@ -526,7 +526,7 @@ async fn injected(state: &State, user: &UserDecl, skill: &SkillDecl, what: &str)
 }
 
 /// Journal the judged answer, linked to its directive's entry.
-fn journal_verdict(state: &State, ex: &mut Exchange, extra: Value) {
+fn journal_verdict(state: &Arc<State>, ex: &mut Exchange, extra: Value) {
     let summary = match (&ex.answer, &ex.detail) {
         (_, Some(detail)) => format!("{:?} after {} ms: {detail}", ex.verdict, ex.duration_ms),
         (Some(a), None) => format!(
@@ -555,4 +555,6 @@ fn journal_verdict(state: &State, ex: &mut Exchange, extra: Value) {
     ex.journal[1] = state
         .journal
         .record(Record::new(Face::Skill, Kind::Response, summary).body(body));
+    // The opt-in Smart Properties hook: a failed directive raises a Skill Interaction Failure.
+    crate::asp::intent::smart_home_failure(state, ex);
 }
