@@ -86,6 +86,12 @@ pub fn now() -> String {
     timestamp(crate::clock::wall())
 }
 
+/// A message for logs is never empty (the validator refuses empty strings):
+/// the error type stands in.
+fn or_default<'a>(message: &'a str, kind: &'a str) -> &'a str {
+    if message.is_empty() { kind } else { message }
+}
+
 fn unit_entity(unit: &UnitRef) -> Value {
     let mut u = json!({"type": "Unit", "id": unit.id});
     if let Some(p) = &unit.parent {
@@ -122,7 +128,7 @@ pub fn automation_completion(unit: &UnitRef, automation: &str, errors: &[Automat
     if !errors.is_empty() {
         result["errors"] = errors
             .iter()
-            .map(|e| json!({"type": e.kind, "message": e.message, "id": e.id}))
+            .map(|e| json!({"type": e.kind, "message": or_default(&e.message, &e.kind), "id": e.id}))
             .collect();
     }
     json!({
@@ -165,7 +171,7 @@ pub fn skill_interaction_failure(f: &InteractionFailure, time: &str) -> Value {
             "unit": {"id": f.unit.id},
             "session": {"id": f.session},
             "requestId": f.request,
-            "error": {"type": f.error, "message": f.message},
+            "error": {"type": f.error, "message": or_default(&f.message, &f.error)},
         },
     })
 }
@@ -181,7 +187,7 @@ pub const ACTIVATION_FAILED: &str = "FAILED";
 pub fn subscription_activation(unit: &UnitRef, subscription: &str, error: Option<(&str, &str)>, time: &str) -> Value {
     let mut result = json!({"status": if error.is_some() { ACTIVATION_FAILED } else { "SUCCEEDED" }});
     if let Some((kind, message)) = error {
-        result["error"] = json!({"type": kind, "message": message});
+        result["error"] = json!({"type": kind, "message": or_default(message, kind)});
     }
     json!({
         "header": header(EventType::SubscriptionActivation, json!({"unit": unit_entity(unit)}), time),

@@ -274,3 +274,6 @@ pub fn raise(state: &Arc<State>, event: &Value, topic: Option<&str>) -> Result<R
         journal,
     })
 }
+
+#[cfg(test)]
+mod tests;
