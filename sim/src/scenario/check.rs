@@ -380,6 +380,12 @@ fn one_kind(step: &Step, scope: &mut Scope<'_>, vars: &mut HashSet<String>, diag
                 diags.at(at, "`property` needs the endpoint present");
             }
         }
+        Action::PublishEvent(_)
+        | Action::ExpectDelivery(_)
+        | Action::ExpectSubscriptionConfirmed(_)
+        | Action::ExpectDeadLetter(_)
+        | Action::ActivateSubscription(_)
+        | Action::RunAutomation(_) => crate::scenario::runner::sns::check(&step.action, at, diags),
         Action::ExpectConformance(c) => {
             device(&c.device, scope, diags);
             let rules: Vec<&str> = crate::avs::conformance::Rule::ALL.iter().map(|r| r.name()).collect();

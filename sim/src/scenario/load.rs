@@ -313,6 +313,42 @@ fn step(value: Spanned<DeValue<'_>>, diags: &mut Diagnostics<'_>) -> Option<Step
             |s: &ExpectRegistry| (s.name.clone(), s.id.clone()),
             Action::ExpectRegistry,
         ),
+        "publish_event" => read(
+            whole,
+            diags,
+            |s: &PublishEvent| (s.name.clone(), s.id.clone()),
+            |s| Action::PublishEvent(Box::new(s)),
+        ),
+        "expect_delivery" => read(
+            whole,
+            diags,
+            |s: &ExpectDelivery| (s.name.clone(), s.id.clone()),
+            Action::ExpectDelivery,
+        ),
+        "expect_subscription_confirmed" => read(
+            whole,
+            diags,
+            |s: &ExpectSubscriptionConfirmed| (s.name.clone(), s.id.clone()),
+            Action::ExpectSubscriptionConfirmed,
+        ),
+        "expect_dead_letter" => read(
+            whole,
+            diags,
+            |s: &ExpectDeadLetter| (s.name.clone(), s.id.clone()),
+            Action::ExpectDeadLetter,
+        ),
+        "activate_subscription" => read(
+            whole,
+            diags,
+            |s: &ActivateSubscription| (s.name.clone(), s.id.clone()),
+            Action::ActivateSubscription,
+        ),
+        "run_automation" => read(
+            whole,
+            diags,
+            |s: &RunAutomation| (s.name.clone(), s.id.clone()),
+            Action::RunAutomation,
+        ),
         "repeat" => {
             let inner = nested(diags);
             read(
@@ -512,7 +548,7 @@ raw = "{{fw}} is not json"
                 "no earlier expect step has that id",
             ),
             ("name='x'\n[[steps]]\nkind='dance'", "unknown step kind `dance`"),
-            ("name='x'\n[[steps]]\nkind='sns'", "reserved for a later face"),
+            ("name='x'\n[[steps]]\nkind='sns'", "unknown step kind `sns`"),
             ("name='x'\n[[steps]]\nkind='fault'", "missing field `then`"),
             ("name='x'\n[[steps]]\nduration='1s'", "step has no `kind`"),
             (

@@ -8,8 +8,10 @@
 //! location; this module only says what a well-formed file contains.
 
 mod smarthome;
+mod sns;
 
 pub use smarthome::*;
+pub use sns::*;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -123,6 +125,12 @@ pub enum Action {
     SkillDirective(SkillDirective),
     ExpectGatewayEvent(ExpectGatewayEvent),
     ExpectRegistry(ExpectRegistry),
+    PublishEvent(Box<PublishEvent>),
+    ExpectDelivery(ExpectDelivery),
+    ExpectSubscriptionConfirmed(ExpectSubscriptionConfirmed),
+    ExpectDeadLetter(ExpectDeadLetter),
+    ActivateSubscription(ActivateSubscription),
+    RunAutomation(RunAutomation),
 }
 
 impl Action {
@@ -142,12 +150,18 @@ impl Action {
             Action::SkillDirective(_) => "skill_directive",
             Action::ExpectGatewayEvent(_) => "expect_gateway_event",
             Action::ExpectRegistry(_) => "expect_registry",
+            Action::PublishEvent(_) => "publish_event",
+            Action::ExpectDelivery(_) => "expect_delivery",
+            Action::ExpectSubscriptionConfirmed(_) => "expect_subscription_confirmed",
+            Action::ExpectDeadLetter(_) => "expect_dead_letter",
+            Action::ActivateSubscription(_) => "activate_subscription",
+            Action::RunAutomation(_) => "run_automation",
         }
     }
 }
 
 /// Step kinds later faces add; the format reserves their names.
-pub const RESERVED_KINDS: &[&str] = &["sns"];
+pub const RESERVED_KINDS: &[&str] = &[];
 
 /// Every step kind, for error messages.
 pub const KINDS: &[&str] = &[
@@ -165,6 +179,12 @@ pub const KINDS: &[&str] = &[
     "skill_directive",
     "expect_gateway_event",
     "expect_registry",
+    "publish_event",
+    "expect_delivery",
+    "expect_subscription_confirmed",
+    "expect_dead_letter",
+    "activate_subscription",
+    "run_automation",
 ];
 
 /// Wait for a device to open its downchannel.

@@ -9,6 +9,7 @@
 //! the scenario.
 
 mod smarthome;
+pub(crate) mod sns;
 
 use super::matcher::{self, Want};
 use super::model::*;
@@ -280,6 +281,12 @@ impl Runner {
                 format!("Alexa no longer knows {} of {}", r.endpoint, r.user)
             }
             Action::ExpectRegistry(r) => format!("Alexa knows {} of {}", r.endpoint, r.user),
+            a @ (Action::PublishEvent(_)
+            | Action::ExpectDelivery(_)
+            | Action::ExpectSubscriptionConfirmed(_)
+            | Action::ExpectDeadLetter(_)
+            | Action::ActivateSubscription(_)
+            | Action::RunAutomation(_)) => sns::label(a),
             Action::ExpectConformance(c) => format!(
                 "{} of {} is {}",
                 c.rule.get_ref(),
@@ -313,6 +320,12 @@ impl Runner {
             Action::SkillDirective(d) => self.skill_directive(d).await,
             Action::ExpectGatewayEvent(e) => self.expect_gateway_event(e).await,
             Action::ExpectRegistry(r) => self.expect_registry(r).await,
+            a @ (Action::PublishEvent(_)
+            | Action::ExpectDelivery(_)
+            | Action::ExpectSubscriptionConfirmed(_)
+            | Action::ExpectDeadLetter(_)
+            | Action::ActivateSubscription(_)
+            | Action::RunAutomation(_)) => self.sns_step(a).await,
             Action::Repeat(..) | Action::Parallel(_) => unreachable!("handled in step"),
         }
     }
