@@ -37,7 +37,7 @@ fn library() -> PathBuf {
 fn plan_for(file: &str) -> Option<(usize, Option<String>)> {
     match file {
         "smarthome-slow-skill.toml" => Some((SLOW_SKILL_RUNS, None)),
-        f if f.starts_with("smarthome-") => Some((smart_home_runs(), None)),
+        f if f.starts_with("smarthome-") || f.starts_with("asp-") => Some((smart_home_runs(), None)),
         f => device_for(f).map(|d| (RUNS, Some(d))),
     }
 }

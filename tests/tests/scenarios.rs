@@ -200,7 +200,7 @@ async fn the_whole_library_in_one_run() {
         .collect();
     // first-connect observes the connection handshake: it runs first (or on connect under serve).
     files.sort_by_key(|p| (!p.ends_with("first-connect.toml"), p.clone()));
-    assert_eq!(files.len(), 18);
+    assert_eq!(files.len(), 19);
     let bin = binary::path().display().to_string();
     let devices = format!(
         "{bin} device --token kitchen --inactivity-interval 2s --ping-interval 1s --ping-timeout 1s & \
@@ -209,8 +209,8 @@ async fn the_whole_library_in_one_run() {
     );
     let r = run(&files, &devices).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
-    assert_eq!(r.junit.tests, 18);
-    assert_eq!(r.junit.test_suites.len(), 18, "one testsuite per file");
+    assert_eq!(r.junit.tests, 19);
+    assert_eq!(r.junit.test_suites.len(), 19, "one testsuite per file");
 }
 
 #[tokio::test]
