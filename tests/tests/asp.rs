@@ -352,3 +352,34 @@ async fn smart_home_failures_raise_the_event_only_when_opted_in() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn intents_share_the_skills_bound_on_running_invocations() {
+    let sim = TestSim::start(|c| {
+        c.skills.push(SkillDecl {
+            command: Some(vec!["sh".into(), "-c".into(), "sleep 30".into()]),
+            timeout: Duration::from_secs(2),
+            ..SkillDecl::new("hangs")
+        });
+        c.smarthome.max_invocations = 1;
+        units(c, Some("hangs"));
+    })
+    .await;
+    let body = json!({"unit": UNIT, "skill": "hangs", "intent": "Hello"});
+    let first = {
+        let http = sim.http.clone();
+        let url = sim.control("/api/asp/intents");
+        let body = body.clone();
+        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().status().as_u16() })
+    };
+    // Once the first IntentRequest is journaled, it holds the only place.
+    sim.await_entry(None, |e| {
+        e["face"] == "skill" && e["kind"] == "directive" && e["body"]["skill"] == "hangs"
+    })
+    .await;
+    let (status, err) = sim.post_json("/api/asp/intents", &body).await;
+    assert_eq!(status, 503, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("busy"), "{err}");
+    assert_eq!(first.await.unwrap(), 200);
+    sim.stop().await;
+}

@@ -106,6 +106,11 @@ pub async fn send(state: &Arc<State>, call: &IntentCall) -> Result<IntentOutcome
     if call.intent.is_empty() {
         return Err(AspError::BadRequest("intent must be non-empty".into()));
     }
+    // Held while the skill runs: a custom skill shares the smart home bound.
+    let _slot = state
+        .smarthome
+        .invocation_slot(&skill.id)
+        .ok_or_else(|| AspError::Busy(skill.id.clone()))?;
     let new = call.session.is_none();
     let session = call
         .session

@@ -211,6 +211,9 @@ pub enum AspError {
     /// A request that cannot be turned into an event (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The skill already runs `smarthome.max_invocations` invocations (503).
+    #[error("skill {0:?} is busy: smarthome.max_invocations invocations are running")]
+    Busy(String),
     /// SNS refused the publish.
     #[error("SNS refused the publish: {0}")]
     Sns(SnsError),

@@ -39,6 +39,7 @@ impl From<AspError> for ControlError {
     fn from(e: AspError) -> ControlError {
         match e {
             AspError::NotFound(m) => ControlError::NotFound(m),
+            AspError::Busy(_) => ControlError::Busy(e.to_string()),
             AspError::Sns(e) if e.status() == 404 => ControlError::NotFound(e.to_string()),
             other => ControlError::BadRequest(other.to_string()),
         }
