@@ -306,6 +306,18 @@ async fn a_hand_published_event_is_checked_first_naming_the_field() {
     let (status, ok) = sim.post_json("/api/asp/events", &json!({"event": event})).await;
     assert_eq!(status, 200, "{ok}");
     assert_eq!(published(&sim, "hand-made-1").await, event);
+
+    // A topic that does not exist, and a key the route does not take.
+    let (status, err) = sim
+        .post_json("/api/asp/events", &json!({"event": event, "topic": "nowhere"}))
+        .await;
+    assert_eq!(status, 404, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("nowhere"), "{err}");
+    let (status, err) = sim
+        .post_json("/api/asp/events", &json!({"event": event, "subject": "x"}))
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("\"subject\""), "{err}");
     sim.stop().await;
 }
 

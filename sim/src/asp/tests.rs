@@ -409,3 +409,84 @@ fn asp_fault_rules_take_only_status() {
     let err = rule("action = 'hold'").validate().unwrap_err();
     assert!(err.contains("face \"asp\""), "{err}");
 }
+
+/// Hand-made events (the control route's and `publish_event`'s second
+/// form): any field values build a document that either passes or is
+/// refused naming a field under `/payload` or `/header` — never a panic.
+#[test]
+fn hand_made_events_from_any_fields_pass_or_name_a_field() {
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+    let config: crate::Config = toml::from_str(
+        "[[skills]]\nid = 's'\ncommand = ['true']\n[[users]]\nid = 'u'\nskill = 's'\ntoken = 't'\n\
+         [[units]]\nid = 'b'\n[[units]]\nid = 'r'\nparent = 'b'\nskill = 's'\n",
+    )
+    .unwrap();
+    let state = crate::state::State::new(config, std::sync::Arc::new(crate::journal::Journal::new(100)));
+    let field = || {
+        prop::option::of(prop_oneof![
+            ".{0,8}",
+            Just("ENDPOINT_TIMEOUT".to_string()),
+            Just("live".to_string())
+        ])
+    };
+    let strategy = (
+        prop::sample::select(EventType::ALL.map(|t| t.full_name()).to_vec()),
+        prop::sample::select(vec!["r", "b"]),
+        (field(), field(), field(), field()),
+        (field(), field(), field(), field()),
+        prop::collection::vec((".{0,6}", ".{0,6}"), 0..3),
+    );
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    });
+    runner
+        .run(
+            &strategy,
+            |(kind, unit, (skill, stage, locale, intent), (session, error_type, message, subscription), errors)| {
+                let hand = super::hand::HandEvent {
+                    event_type: kind,
+                    unit: unit.into(),
+                    automation: None,
+                    errors: errors
+                        .into_iter()
+                        .map(|(kind, id)| super::hand::HandError {
+                            kind,
+                            id,
+                            message: None,
+                        })
+                        .collect(),
+                    skill,
+                    stage,
+                    locale,
+                    intent,
+                    session,
+                    request: None,
+                    error_type,
+                    message,
+                    subscription,
+                };
+                let doc = match super::hand::build(&state, &hand) {
+                    Ok(doc) => doc,
+                    // A Skill failure for a unit without a skill, and no skill given.
+                    Err(super::AspError::BadRequest(m)) => {
+                        prop_assert!(
+                            m.contains("skill is required") && hand.skill.is_none() && unit == "b",
+                            "{m}"
+                        );
+                        return Ok(());
+                    }
+                    Err(other) => return Err(proptest::test_runner::TestCaseError::fail(other.to_string())),
+                };
+                if let Err(e) = check(&doc) {
+                    prop_assert!(
+                        e.pointer.starts_with("/payload") || e.pointer.starts_with("/header"),
+                        "{e}"
+                    );
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}
