@@ -13,6 +13,7 @@ pub mod filter;
 pub mod message;
 pub mod model;
 pub mod publish;
+pub mod query;
 
 pub use model::{Attribute, MessageType, Outgoing, Publish, Subscription, Topic};
 
