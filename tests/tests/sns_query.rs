@@ -986,16 +986,26 @@ async fn a_real_subscriber_confirms_through_the_subscribe_url() {
     sim.stop().await;
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+/// One simulator for every proptest case, on a runtime that outlives them.
+fn shared() -> &'static (tokio::runtime::Runtime, TestSim) {
+    static SHARED: std::sync::OnceLock<(tokio::runtime::Runtime, TestSim)> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sim = rt.block_on(async {
+            let sim = TestSim::start(|_| {}).await;
+            create(&sim, "p").await;
+            sim
+        });
+        (rt, sim)
+    })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Arbitrary bodies, and arbitrary parameters of every action, get
     /// either a success or AWS's XML error shape; the simulator never drops
@@ -1021,18 +1031,15 @@ proptest! {
             0..8,
         ),
     ) {
-        let rt = runtime();
+        let (rt, sim) = shared();
         rt.block_on(async {
-            let sim = TestSim::start(|_| {}).await;
-            create(&sim, "p").await;
-            let (status, xml) = post_raw(&sim, raw.clone()).await;
+            let (status, xml) = post_raw(sim, raw.clone()).await;
             shape(status, &xml);
             let mut pairs: Vec<(&str, &str)> = vec![("Action", action)];
             pairs.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
-            let (status, xml) = post_raw(&sim, form(&pairs)).await;
+            let (status, xml) = post_raw(sim, form(&pairs)).await;
             shape(status, &xml);
-            ok("ListTopics", call(&sim, "ListTopics", &[]).await);
-            sim.stop().await;
+            ok("ListTopics", call(sim, "ListTopics", &[]).await);
         });
     }
 }
