@@ -14,6 +14,7 @@ pub mod message;
 pub mod model;
 pub mod publish;
 pub mod sign;
+pub mod query;
 
 pub use model::{Attribute, MessageType, Outgoing, Publish, Subscription, Topic};
 
