@@ -12,6 +12,7 @@ pub mod deliver;
 pub mod filter;
 pub mod message;
 pub mod model;
+pub mod policy;
 pub mod publish;
 
 pub use model::{Attribute, MessageType, Outgoing, Publish, Subscription, Topic};
@@ -187,6 +188,8 @@ pub struct Sns {
     pub region: String,
     pub account: String,
     store: Mutex<Store>,
+    /// Delivery workers, dead letters and the attempt log (`deliver`).
+    pub deliveries: deliver::Deliveries,
 }
 
 fn token() -> String {
@@ -201,6 +204,7 @@ impl Sns {
             region: config.region.clone(),
             account: config.account.clone(),
             store: Mutex::new(Store::default()),
+            deliveries: Default::default(),
         };
         for t in &config.topics {
             let _ = sns.create_topic(&t.name, t.attributes.clone());
