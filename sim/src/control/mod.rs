@@ -4,6 +4,7 @@
 
 mod alexa;
 pub mod registry;
+mod sns;
 
 use crate::avs::devices::PushError;
 use crate::journal::{Face, Kind, Query, Record};
@@ -66,6 +67,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/scenarios/{run}", get(scenario_run))
         .merge(alexa::router())
         .merge(registry::router())
+        .merge(sns::router())
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,

@@ -483,3 +483,204 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Retry timing under a paused clock, against a real local subscriber
+    //! (an axum server on port 0 in the same runtime, so the clock only
+    //! moves when both sides wait).
+    use super::*;
+    use crate::config::Config;
+    use crate::journal::{Entry, Journal, Query};
+    use crate::sns::{Publish, SubscriptionDecl, TopicDecl};
+    use axum::http::{HeaderMap, StatusCode};
+    use std::collections::BTreeMap;
+
+    /// What the subscriber saw: when (virtual time) and which message id.
+    type Seen = Arc<Mutex<Vec<(crate::clock::Instant, String)>>>;
+
+    /// A subscriber answering `script` in turn (then 200); `None` never answers.
+    async fn subscriber(script: Vec<Option<u16>>) -> (String, Seen) {
+        let seen: Seen = Default::default();
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+            let (log, script) = (log.clone(), script.clone());
+            async move {
+                let id = headers
+                    .get("x-amz-sns-message-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                log.lock().push((crate::clock::now(), id));
+                let next = script.lock().pop_front().unwrap_or(Some(200));
+                match next {
+                    Some(s) => StatusCode::from_u16(s).unwrap_or(StatusCode::OK),
+                    None => std::future::pending().await,
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    fn state(endpoint: &str, delivery_policy: Option<&str>) -> Arc<State> {
+        let mut config = Config::default();
+        config.sns.topics.push(TopicDecl {
+            name: "t".into(),
+            attributes: BTreeMap::new(),
+        });
+        let mut attributes = BTreeMap::new();
+        if let Some(p) = delivery_policy {
+            attributes.insert("DeliveryPolicy".to_string(), p.to_string());
+        }
+        config.sns.subscriptions.push(SubscriptionDecl {
+            topic: "t".into(),
+            endpoint: endpoint.into(),
+            attributes,
+            confirmed: true,
+        });
+        State::new(config, Arc::new(Journal::new(10_000)))
+    }
+
+    fn publish(state: &Arc<State>, message: &str) -> String {
+        let arn = state.sns.topic_arn("t");
+        crate::sns::publish::publish(
+            state,
+            &arn,
+            Publish {
+                message: message.into(),
+                ..Publish::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// The first `sns` journal entry matching `pred` (an hour of virtual time at most).
+    async fn until(state: &State, pred: impl Fn(&Entry) -> bool) -> Arc<Entry> {
+        let mut rx = state.journal.subscribe();
+        let deadline = crate::clock::deadline_in(Duration::from_secs(3600));
+        loop {
+            let q = Query {
+                face: Some(Face::Sns),
+                limit: Some(usize::MAX),
+                ..Query::default()
+            };
+            if let Some(e) = state.journal.query(&q).into_iter().find(|e| pred(e)) {
+                return e;
+            }
+            tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .expect("the entry comes within the deadline")
+                .unwrap();
+        }
+    }
+
+    fn gaps(seen: &Seen) -> Vec<f64> {
+        let seen = seen.lock();
+        seen.windows(2)
+            .map(|w| w[1].0.duration_since(w[0].0).as_secs_f64())
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn three_failures_then_success_is_delivered_on_attempt_four_twenty_seconds_apart() {
+        let (url, seen) = subscriber(vec![Some(500), Some(500), Some(503)]).await;
+        let state = state(&url, None);
+        let id = publish(&state, "hello");
+        let last = until(&state, |e| e.body["final"] == true).await;
+        assert_eq!(last.body["attempt"], 4);
+        assert_eq!(last.body["delivered"], true);
+        assert_eq!(last.body["status"], 200);
+        assert_eq!(gaps(&seen), [20.0, 20.0, 20.0], "SNS's default: 20 s apart");
+        assert!(
+            seen.lock().iter().all(|(_, m)| *m == id),
+            "the same message id every time"
+        );
+        assert!(dead_letters(&state).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_four_phases_space_retries_and_a_dead_subscriber_ends_in_the_dead_letters() {
+        let policy = r#"{"healthyRetryPolicy":{"numRetries":5,"numNoDelayRetries":1,"numMinDelayRetries":1,
+            "numMaxDelayRetries":1,"minDelayTarget":2,"maxDelayTarget":8,"backoffFunction":"linear"}}"#;
+        let (url, seen) = subscriber(vec![Some(500); 10]).await;
+        let state = state(&url, Some(policy));
+        let id = publish(&state, "hello");
+        let dead = until(&state, |e| e.body["dead_letter"] == true).await;
+        assert_eq!(dead.body["message_id"], id.as_str());
+        assert_eq!(gaps(&seen), [0.0, 2.0, 5.0, 8.0, 8.0]);
+        let letters = dead_letters(&state);
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0]["attempts"], 6);
+        assert_eq!(letters[0]["last_error"], "HTTP 500");
+        assert_eq!(letters[0]["endpoint"], url.as_str());
+        assert_eq!(attempts(&state, None).len(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_4xx_is_delivered_and_not_retried() {
+        let (url, seen) = subscriber(vec![Some(404)]).await;
+        let state = state(&url, None);
+        publish(&state, "hello");
+        let last = until(&state, |e| e.body["final"] == true).await;
+        assert_eq!(
+            (last.body["attempt"].clone(), last.body["delivered"].clone()),
+            (json!(1), json!(true))
+        );
+        assert_eq!(seen.lock().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_that_never_answers_times_out_after_fifteen_seconds() {
+        let (url, seen) = subscriber(vec![None, None]).await;
+        let state = state(
+            &url,
+            Some(r#"{"healthyRetryPolicy":{"numRetries":1,"minDelayTarget":1,"maxDelayTarget":1}}"#),
+        );
+        let started = crate::clock::now();
+        publish(&state, "hello");
+        until(&state, |e| e.body["dead_letter"] == true).await;
+        let first = until(&state, |e| e.body["attempt"] == 1).await;
+        assert_eq!(first.body["error"], "no answer within 15 s");
+        assert_eq!(gaps(&seen), [16.0], "15 s timeout, then 1 s");
+        assert_eq!(crate::clock::now().duration_since(started), Duration::from_secs(31));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_throttle_spaces_deliveries_and_order_is_kept() {
+        let (url, seen) = subscriber(vec![]).await;
+        let state = state(&url, Some(r#"{"throttlePolicy":{"maxReceivesPerSecond":4}}"#));
+        let ids: Vec<String> = (0..5).map(|i| publish(&state, &format!("m{i}"))).collect();
+        let last = ids.last().unwrap().clone();
+        until(&state, |e| {
+            e.body["message_id"] == last.as_str() && e.body["final"] == true
+        })
+        .await;
+        assert_eq!(gaps(&seen), [0.25; 4]);
+        let got: Vec<String> = seen.lock().iter().map(|(_, m)| m.clone()).collect();
+        assert_eq!(got, ids, "in publish order");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_sends_the_overflow_to_the_dead_letters() {
+        let (url, _seen) = subscriber(vec![None]).await;
+        let state = state(&url, Some(r#"{"healthyRetryPolicy":{"numRetries":0}}"#));
+        // Publish returns before the worker runs: QUEUE wait, one overflows.
+        let ids: Vec<String> = (0..=QUEUE).map(|i| publish(&state, &format!("m{i}"))).collect();
+        let over = until(&state, |e| e.body["dead_letter"] == true).await;
+        assert_eq!(over.body["message_id"], ids[QUEUE].as_str());
+        assert!(over.body["reason"].as_str().unwrap().contains("queue full"));
+        let letters = dead_letters(&state);
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0]["attempts"], 0);
+        // The first (hanging) message times out, and the queue moves on.
+        let next = until(&state, |e| {
+            e.body["message_id"] == ids[1].as_str() && e.body["final"] == true
+        })
+        .await;
+        assert_eq!(next.body["delivered"], true);
+    }
+}
