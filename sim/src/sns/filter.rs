@@ -561,10 +561,7 @@ mod tests {
         for p in no {
             assert!(!matches(&sub(p, None), &m), "should not match: {p}");
         }
-        assert!(
-            matches(&sub("{}", None), &m) == false,
-            "an invalid policy lets nothing through"
-        );
+        assert!(!matches(&sub("{}", None), &m), "an invalid policy lets nothing through");
     }
 
     #[test]
