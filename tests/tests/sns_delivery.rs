@@ -23,6 +23,8 @@ enum Answer {
     Hang,
     /// Read the request, then reset the connection.
     Reset,
+    /// Answer 200 with a body that never ends.
+    Endless,
 }
 
 /// A request the subscriber received.
@@ -106,6 +108,14 @@ async fn serve(mut tcp: TcpStream, answer: Answer, tx: mpsc::UnboundedSender<Rec
         Answer::Hang => {
             // Held open until the simulator gives up on it.
             let _ = tcp.read(&mut chunk).await;
+        }
+        Answer::Endless => {
+            let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            if tcp.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
+            while tcp.write_all(chunk.as_bytes()).await.is_ok() {}
         }
         Answer::Reset => {
             let _ = tcp.set_zero_linger();
@@ -321,6 +331,20 @@ async fn hanging_and_resetting_subscribers_do_not_hold_up_another_subscription()
             .any(|e| e.body["subscription"] == hang_arn.as_str() && e.body["attempt"].is_number()),
         "the hanging subscriber has not answered yet, and the others were served"
     );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_read_only_up_to_its_bound() {
+    let mut hook = Hook::start(vec![Answer::Endless], Answer::Status(200)).await;
+    let sim = sim(vec![(&hook.url, vec![])]).await;
+    let first = publish(&sim, "one");
+    let second = publish(&sim, "two");
+    assert_eq!(hook.next().await.message_id(), first);
+    // Reading the endless body to the 15 s timeout would miss this deadline.
+    assert_eq!(hook.next().await.message_id(), second);
+    let e = sim.await_entry(None, |e| is_final(e, &first)).await;
+    assert_eq!(e["body"]["status"], 200);
     sim.stop().await;
 }
 

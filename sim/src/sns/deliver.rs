@@ -122,7 +122,13 @@ async fn worker(state: Arc<State>, arn: String, id: u64, mut rx: mpsc::Receiver<
                 }
             }
         };
-        deliver(&state, out, &mut last_start).await;
+        tokio::select! {
+            _ = deliver(&state, out.clone(), &mut last_start) => {}
+            _ = state.shutdown.cancelled() => {
+                let why = "the simulator is shutting down";
+                dead_letter(&state, &out, 0, why, why);
+            }
+        }
     }
 }
 
@@ -662,6 +668,66 @@ mod tests {
         assert_eq!(gaps(&seen), [0.25; 4]);
         let got: Vec<String> = seen.lock().iter().map(|(_, m)| m.clone()).collect();
         assert_eq!(got, ids, "in publish order");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unsubscribe_confirmation_goes_out_after_the_subscription_is_gone() {
+        let (url, seen) = subscriber(vec![]).await;
+        let state = state(&url, None);
+        let sub = state.sns.subscriptions(None).remove(0);
+        let gone = state.sns.unsubscribe(&sub.arn).unwrap();
+        publish::confirmation(&state, &gone, MessageType::UnsubscribeConfirmation);
+        let last = until(&state, |e| e.body["final"] == true).await;
+        assert_eq!(last.body["type"], "UnsubscribeConfirmation");
+        assert_eq!(last.body["delivered"], true);
+        assert_eq!(seen.lock().len(), 1);
+        // A Notification for a subscription that is gone is a dead letter.
+        enqueue(
+            &state,
+            Outgoing {
+                kind: MessageType::Notification,
+                message_id: "m".into(),
+                ..gone_outgoing(&gone)
+            },
+        );
+        let dead = until(&state, |e| e.body["dead_letter"] == true).await;
+        assert_eq!(dead.body["reason"], "the subscription is gone");
+    }
+
+    fn gone_outgoing(sub: &crate::sns::Subscription) -> Outgoing {
+        Outgoing {
+            kind: MessageType::Notification,
+            message_id: String::new(),
+            topic_arn: sub.topic_arn.clone(),
+            subscription_arn: sub.arn.clone(),
+            endpoint: sub.endpoint.clone(),
+            timestamp: crate::sns::timestamp(),
+            message: "x".into(),
+            subject: None,
+            attributes: BTreeMap::new(),
+            token: None,
+            subscribe_url: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_dead_letter_list_and_the_attempt_log_are_bounded() {
+        let state = state("http://127.0.0.1:1/", None);
+        let sub = state.sns.subscriptions(None).remove(0);
+        for i in 0..=MAX_DEAD_LETTERS {
+            let out = Outgoing {
+                message_id: format!("m{i}"),
+                ..gone_outgoing(&sub)
+            };
+            dead_letter(&state, &out, 1, "test", "test");
+            record_attempt(&state, &out, 1, Some(500), None, false, true);
+        }
+        let letters = dead_letters(&state);
+        assert_eq!(letters.len(), MAX_DEAD_LETTERS);
+        assert_eq!(letters[0]["message_id"], "m1", "the oldest was evicted");
+        assert_eq!(attempts(&state, None).len(), MAX_ATTEMPTS_LOG);
+        let evicted = until(&state, |e| e.kind == Kind::Evicted).await;
+        assert_eq!(evicted.body["message_id"], "m0");
     }
 
     #[tokio::test(start_paused = true)]
