@@ -349,6 +349,24 @@ async fn an_endless_answer_is_read_only_up_to_its_bound() {
 }
 
 #[tokio::test]
+async fn an_https_subscriber_is_reached_trusting_the_simulators_ca() {
+    let sim = sim(vec![]).await;
+    // The simulator's own TLS listener stands in for an https subscriber:
+    // its certificate comes from the simulator's CA.
+    let url = format!("https://{}/sns-https-probe", sim.handle.addrs.avs);
+    let sns = &sim.handle.state.sns;
+    let sub = sns
+        .subscribe(&sns.topic_arn("t"), "https", &url, BTreeMap::new())
+        .unwrap();
+    sns.confirm(&sub.topic_arn, &sub.token).unwrap();
+    let id = publish(&sim, "over TLS");
+    let e = sim.await_entry(None, |e| is_final(e, &id)).await;
+    assert_eq!(e["body"]["attempt"], 1, "{e}");
+    assert!(e["body"]["status"].is_u64(), "an HTTP answer came back over TLS: {e}");
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn twenty_messages_arrive_in_publish_order() {
     // Some attempts fail: a retried message still comes before the next.
     let mut hook = Hook::start(
