@@ -31,6 +31,7 @@ pub fn router(state: Arc<State>) -> Router {
         .merge(crate::lwa::router())
         .merge(crate::capabilities::router())
         .merge(crate::smarthome::gateway::router())
+        .merge(crate::sns::sign::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), journal))
         .with_state(state)

@@ -167,15 +167,6 @@ fn plan(state: &State, out: &Outgoing) -> Result<Plan, String> {
     }
 }
 
-/// Placeholder until MSG's `message::cert_url(state)` lands (replace at merge).
-fn cert_url(state: &State) -> String {
-    format!(
-        "{}/SimpleNotificationService-{}.pem",
-        publish::base_url(state),
-        "0".repeat(32)
-    )
-}
-
 /// Deliver one message: attempts per its policy, each journaled, until
 /// delivered or given up on.
 async fn deliver(state: &Arc<State>, out: Outgoing, last_start: &mut Option<crate::clock::Instant>) {
@@ -193,7 +184,7 @@ async fn deliver(state: &Arc<State>, out: Outgoing, last_start: &mut Option<crat
         &plan.signature_version,
         plan.raw,
         &unsubscribe_url,
-        &cert_url(state),
+        &message::cert_url(state),
     );
     if let (Some(ct), MessageType::Notification) = (&plan.policy.header_content_type, out.kind) {
         rendered

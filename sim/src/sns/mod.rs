@@ -14,6 +14,7 @@ pub mod message;
 pub mod model;
 pub mod policy;
 pub mod publish;
+pub mod sign;
 
 pub use model::{Attribute, MessageType, Outgoing, Publish, Subscription, Topic};
 
@@ -190,6 +191,8 @@ pub struct Sns {
     store: Mutex<Store>,
     /// Delivery workers, dead letters and the attempt log (`deliver`).
     pub deliveries: deliver::Deliveries,
+    /// The signing key and certificate, made or loaded on first use (see `sign::signer`).
+    signer: std::sync::OnceLock<Option<std::sync::Arc<sign::Signer>>>,
 }
 
 fn token() -> String {
@@ -205,6 +208,7 @@ impl Sns {
             account: config.account.clone(),
             store: Mutex::new(Store::default()),
             deliveries: Default::default(),
+            signer: std::sync::OnceLock::new(),
         };
         for t in &config.topics {
             let _ = sns.create_topic(&t.name, t.attributes.clone());
@@ -223,6 +227,11 @@ impl Sns {
             }
         }
         sns
+    }
+
+    /// Where `sign::signer` keeps this simulator's signer.
+    pub fn signer_cell(&self) -> &std::sync::OnceLock<Option<std::sync::Arc<sign::Signer>>> {
+        &self.signer
     }
 
     /// The ARN of the topic named `name` (whether or not it exists).
