@@ -525,6 +525,8 @@ mod tests {
 
     fn state(endpoint: &str, delivery_policy: Option<&str>) -> Arc<State> {
         let mut config = Config::default();
+        // The signing key is made here on first use, not in the source tree.
+        config.certs.dir = std::env::temp_dir().join(format!("avs-sim-deliver-{}", uuid::Uuid::new_v4().simple()));
         config.sns.topics.push(TopicDecl {
             name: "t".into(),
             attributes: BTreeMap::new(),
