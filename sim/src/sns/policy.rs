@@ -144,6 +144,17 @@ pub fn validate(json: &str) -> Result<(), String> {
     }
 }
 
+/// Check a subscription's `DeliveryPolicy` (SetSubscriptionAttributes, Subscribe).
+pub fn validate_subscription(json: &str) -> Result<(), String> {
+    parse_subscription(json).map(|_| ())
+}
+
+/// Check a topic's `DeliveryPolicy` (CreateTopic, SetTopicAttributes): the
+/// `{"http": {...}}` shape.
+pub fn validate_topic(json: &str) -> Result<(), String> {
+    parse_topic(json).map(|_| ())
+}
+
 /// A subscription's `DeliveryPolicy`.
 pub fn parse_subscription(json: &str) -> Result<Parts, String> {
     let v: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
@@ -504,6 +515,19 @@ mod tests {
             assert!(e.contains(field), "{json}: {e}");
         }
         assert!(validate(r#"{"healthyRetryPolicy":{"numRetries":"5"}}"#).is_ok());
+        let sub_shaped = r#"{"healthyRetryPolicy":{"numRetries":5}}"#;
+        assert!(validate_subscription(sub_shaped).is_ok());
+        assert!(
+            validate_topic(sub_shaped)
+                .unwrap_err()
+                .contains("healthyRetryPolicy: unknown field")
+        );
+        assert!(validate_topic(r#"{"http":{"defaultHealthyRetryPolicy":{"numRetries":5}}}"#).is_ok());
+        assert!(
+            validate_subscription(r#"{"http":{}}"#)
+                .unwrap_err()
+                .contains("http: unknown field")
+        );
     }
 
     #[test]
