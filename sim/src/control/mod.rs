@@ -5,6 +5,7 @@
 mod alexa;
 pub mod registry;
 mod sns_topics;
+mod sns;
 
 use crate::avs::devices::PushError;
 use crate::journal::{Face, Kind, Query, Record};
@@ -68,6 +69,7 @@ pub fn router(state: Arc<State>) -> Router {
         .merge(alexa::router())
         .merge(registry::router())
         .merge(sns_topics::router())
+        .merge(sns::router())
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,

@@ -12,6 +12,7 @@ pub mod deliver;
 pub mod filter;
 pub mod message;
 pub mod model;
+pub mod policy;
 pub mod publish;
 pub mod sign;
 pub mod query;
@@ -189,6 +190,8 @@ pub struct Sns {
     pub region: String,
     pub account: String,
     store: Mutex<Store>,
+    /// Delivery workers, dead letters and the attempt log (`deliver`).
+    pub deliveries: deliver::Deliveries,
     /// The signing key and certificate, made or loaded on first use (see `sign::signer`).
     signer: std::sync::OnceLock<Option<std::sync::Arc<sign::Signer>>>,
 }
@@ -205,6 +208,7 @@ impl Sns {
             region: config.region.clone(),
             account: config.account.clone(),
             store: Mutex::new(Store::default()),
+            deliveries: Default::default(),
             signer: std::sync::OnceLock::new(),
         };
         for t in &config.topics {
