@@ -4,8 +4,8 @@
 
 mod alexa;
 pub mod registry;
-mod sns_topics;
 mod sns;
+mod sns_topics;
 
 use crate::avs::devices::PushError;
 use crate::journal::{Face, Kind, Query, Record};

@@ -14,8 +14,8 @@ pub mod message;
 pub mod model;
 pub mod policy;
 pub mod publish;
-pub mod sign;
 pub mod query;
+pub mod sign;
 
 pub use model::{Attribute, MessageType, Outgoing, Publish, Subscription, Topic};
 

@@ -42,8 +42,9 @@ pub fn check_topic(name: &str, value: &str) -> Result<(), Fault> {
         "SignatureVersion" if matches!(value, "1" | "2") => Ok(()),
         "SignatureVersion" => Err(Fault::invalid("Invalid parameter: SignatureVersion: must be 1 or 2")),
         "DeliveryPolicy" => {
-            // DEL: replace with `crate::sns::policy::validate` (topic form) once it lands.
-            json_object(name, value).map(drop)
+            json_object(name, value)?;
+            crate::sns::policy::validate_topic(value)
+                .map_err(|e| Fault::invalid(format!("Invalid parameter: DeliveryPolicy: {e}")))
         }
         "Policy" => json_object(name, value).map(drop),
         "TracingConfig" if matches!(value, "PassThrough" | "Active") => Ok(()),
@@ -74,16 +75,22 @@ pub fn check_subscription(name: &str, value: &str) -> Result<(), Fault> {
         // An empty FilterPolicy removes the policy, as in SNS.
         "FilterPolicy" if value.is_empty() => Ok(()),
         "FilterPolicy" => {
-            // DEL: replace with `crate::sns::filter::validate` once it lands.
-            json_object(name, value).map(drop)
+            json_object(name, value)?;
+            // The scope may be set in the same call or later: a policy valid
+            // in either scope is taken; matching uses the scope in force.
+            use crate::sns::filter::{Scope, validate};
+            validate(value, Scope::MessageAttributes)
+                .or_else(|e| validate(value, Scope::MessageBody).map_err(|_| e))
+                .map_err(|e| Fault::invalid(format!("Invalid parameter: FilterPolicy: {e}")))
         }
         "FilterPolicyScope" if matches!(value, "MessageAttributes" | "MessageBody") => Ok(()),
         "FilterPolicyScope" => Err(Fault::invalid(
             "Invalid parameter: FilterPolicyScope: must be MessageAttributes or MessageBody",
         )),
         "DeliveryPolicy" => {
-            // DEL: replace with `crate::sns::policy::validate` (subscription form) once it lands.
-            json_object(name, value).map(drop)
+            json_object(name, value)?;
+            crate::sns::policy::validate_subscription(value)
+                .map_err(|e| Fault::invalid(format!("Invalid parameter: DeliveryPolicy: {e}")))
         }
         "RedrivePolicy" => {
             let v = json_object(name, value)?;
