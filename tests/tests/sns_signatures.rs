@@ -72,7 +72,15 @@ fn render(sim: &TestSim, out: &Outgoing, version: &str) -> Rendered {
         avs_sim::sns::publish::base_url(state),
         out.subscription_arn
     );
-    message::render(out, version, false, &unsubscribe, &message::cert_url(state))
+    let signer = avs_sim::sns::sign::signer(state);
+    message::render(
+        signer.as_deref(),
+        out,
+        version,
+        false,
+        &unsubscribe,
+        &message::cert_url(state),
+    )
 }
 
 /// The certificate at the simulator's `SigningCertURL`, fetched over HTTPS.
@@ -152,7 +160,8 @@ async fn every_type_and_version_verifies_with_an_independent_subscriber_and_tamp
     // Raw delivery: the message itself, flagged, no signature to check.
     let out = outgoing(&sim, MessageType::Notification, Some("s"));
     let state = &sim.handle.state;
-    let raw = message::render(&out, "2", true, "u", &message::cert_url(state));
+    let signer = avs_sim::sns::sign::signer(state);
+    let raw = message::render(signer.as_deref(), &out, "2", true, "u", &message::cert_url(state));
     assert_eq!(raw.body, out.message);
     sns::verify_delivery(&raw.headers, &raw.body, &cert, &ca).unwrap();
 

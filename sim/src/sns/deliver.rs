@@ -179,7 +179,9 @@ async fn deliver(state: &Arc<State>, out: Outgoing, last_start: &mut Option<crat
         publish::base_url(state),
         out.subscription_arn
     );
+    let signer = crate::sns::sign::signer(state);
     let mut rendered = message::render(
+        signer.as_deref(),
         &out,
         &plan.signature_version,
         plan.raw,

@@ -19,27 +19,14 @@ pub struct Rendered {
 /// What SNS's agent calls itself.
 pub const USER_AGENT: &str = "Amazon Simple Notification Service Agent";
 
-/// Render `out`, signed with `signature_version` ("1" or "2", the topic's);
-/// `raw` is the subscription's RawMessageDelivery (Notifications only);
-/// `unsubscribe_url` is the Notification's `UnsubscribeURL`, `cert_url`
-/// the `SigningCertURL` (from [`cert_url`]). Needs no live topic or
-/// subscription, so an UnsubscribeConfirmation renders after its
-/// subscription is gone. Signs with the key of the certificate `cert_url`
-/// names (see `sign::for_cert_url`).
-pub fn render(out: &Outgoing, signature_version: &str, raw: bool, unsubscribe_url: &str, cert_url: &str) -> Rendered {
-    render_with(
-        sign::for_cert_url(cert_url).as_deref(),
-        out,
-        signature_version,
-        raw,
-        unsubscribe_url,
-        cert_url,
-    )
-}
-
-/// [`render`] with the signer given (`None`: no key could be made; the
-/// `Signature` is then empty).
-pub fn render_with(
+/// Render `out`, signed by `signer` (`sign::signer(state)`; `None`: no key
+/// could be made, the `Signature` is then empty) with `signature_version`
+/// ("1" or "2", the topic's); `raw` is the subscription's RawMessageDelivery
+/// (Notifications only); `unsubscribe_url` is the Notification's
+/// `UnsubscribeURL`, `cert_url` the `SigningCertURL` (from [`cert_url`]).
+/// Needs no live topic or subscription, so an UnsubscribeConfirmation
+/// renders after its subscription is gone.
+pub fn render(
     signer: Option<&Signer>,
     out: &Outgoing,
     signature_version: &str,
@@ -264,7 +251,7 @@ mod tests {
     fn notification_fields_in_aws_order_with_and_without_subject_and_attributes() {
         let s = signer();
         let mut out = outgoing(MessageType::Notification);
-        let r = render_with(Some(&s), &out, "1", false, UNSUB, CERT);
+        let r = render(Some(&s), &out, "1", false, UNSUB, CERT);
         assert_eq!(
             names(&r.body),
             [
@@ -296,7 +283,7 @@ mod tests {
                 value: "7".into(),
             },
         );
-        let r = render_with(Some(&s), &out, "2", false, UNSUB, CERT);
+        let r = render(Some(&s), &out, "2", false, UNSUB, CERT);
         assert_eq!(
             names(&r.body),
             [
@@ -333,7 +320,7 @@ mod tests {
     #[test]
     fn layout_is_aws_pretty_print() {
         let out = outgoing(MessageType::Notification);
-        let r = render_with(None, &out, "1", false, UNSUB, CERT);
+        let r = render(None, &out, "1", false, UNSUB, CERT);
         let expected = format!(
             "{{\n  \"Type\" : \"Notification\",\n  \"MessageId\" : \"22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\",\n  \"TopicArn\" : \"arn:aws:sns:us-west-2:123456789012:MyTopic\",\n  \"Message\" : \"My \\\"first\\\" message\\nline two\",\n  \"Timestamp\" : \"2012-05-02T00:54:06.655Z\",\n  \"SignatureVersion\" : \"1\",\n  \"Signature\" : \"\",\n  \"SigningCertURL\" : \"{CERT}\",\n  \"UnsubscribeURL\" : \"{UNSUB}\"\n}}"
         );
@@ -347,7 +334,7 @@ mod tests {
             MessageType::SubscriptionConfirmation,
             MessageType::UnsubscribeConfirmation,
         ] {
-            let r = render_with(Some(&s), &outgoing(kind), "1", true, UNSUB, CERT);
+            let r = render(Some(&s), &outgoing(kind), "1", true, UNSUB, CERT);
             assert_eq!(
                 names(&r.body),
                 [
@@ -373,7 +360,7 @@ mod tests {
     fn headers_per_type() {
         let s = signer();
         let n = outgoing(MessageType::Notification);
-        let r = render_with(Some(&s), &n, "1", false, UNSUB, CERT);
+        let r = render(Some(&s), &n, "1", false, UNSUB, CERT);
         assert_eq!(
             r.headers,
             [
@@ -387,7 +374,7 @@ mod tests {
             ]
             .map(|(a, b)| (a.to_string(), b.to_string()))
         );
-        let sc = render_with(
+        let sc = render(
             Some(&s),
             &outgoing(MessageType::SubscriptionConfirmation),
             "1",
@@ -397,7 +384,7 @@ mod tests {
         );
         assert_eq!(header(&sc, "x-amz-sns-subscription-arn"), None);
         assert_eq!(header(&sc, "x-amz-sns-message-type"), Some("SubscriptionConfirmation"));
-        let uc = render_with(
+        let uc = render(
             Some(&s),
             &outgoing(MessageType::UnsubscribeConfirmation),
             "1",
@@ -422,7 +409,7 @@ mod tests {
                 value: "v".into(),
             },
         );
-        let r = render_with(Some(&signer()), &out, "2", true, UNSUB, CERT);
+        let r = render(Some(&signer()), &out, "2", true, UNSUB, CERT);
         assert_eq!(r.body, out.message);
         assert_eq!(header(&r, "x-amz-sns-rawdelivery"), Some("true"));
         assert_eq!(header(&r, "x-amz-sns-message-type"), Some("Notification"));
@@ -472,7 +459,7 @@ mod tests {
                 .decode(body(r)["Signature"].as_str().unwrap())
                 .unwrap()
         };
-        let v1 = render_with(Some(&s), &out, "1", false, UNSUB, CERT);
+        let v1 = render(Some(&s), &out, "1", false, UNSUB, CERT);
         public
             .verify(
                 rsa::Pkcs1v15Sign::new::<sha1::Sha1>(),
@@ -480,7 +467,7 @@ mod tests {
                 &b64(&v1),
             )
             .expect("v1 is SHA1withRSA");
-        let v2 = render_with(Some(&s), &out, "2", false, UNSUB, CERT);
+        let v2 = render(Some(&s), &out, "2", false, UNSUB, CERT);
         public
             .verify(
                 rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
@@ -499,7 +486,7 @@ mod tests {
             "the versions differ"
         );
         assert_eq!(
-            body(&render_with(Some(&s), &out, "7", false, UNSUB, CERT))["SignatureVersion"],
+            body(&render(Some(&s), &out, "7", false, UNSUB, CERT))["SignatureVersion"],
             "1",
             "unknown versions sign as 1"
         );

@@ -22,13 +22,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use http::{StatusCode, header};
-use parking_lot::Mutex;
 use rcgen::{CertificateParams, DnType, Issuer, KeyPair, KeyUsagePurpose, PKCS_RSA_SHA256};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::{Pkcs1v15Sign, RsaPrivateKey};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 /// RSA modulus size: what SNS's own certificates use, and ring's minimum
 /// for loading an RSA key.
@@ -209,14 +208,6 @@ fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| CertError::Io(path.into(), e))
 }
 
-/// Every live signer of this process, so that `message::render`, which is
-/// given only the `SigningCertURL`, signs with the key that URL's
-/// certificate names (a test process runs many simulators, each with its
-/// own CA and key). Weak: a simulator dropped takes its signer along;
-/// dead entries are pruned on every registration, so the list is bounded
-/// by the simulators alive.
-static REGISTRY: Mutex<Vec<Weak<Signer>>> = Mutex::new(Vec::new());
-
 /// This simulator's signer: loaded or made on first use from
 /// `[certs] dir` (RSA key generation takes a moment, and most runs never
 /// use SNS), then kept for the simulator's life. `None` only when no key
@@ -227,7 +218,7 @@ pub fn signer(state: &State) -> Option<Arc<Signer>> {
         .signer_cell()
         .get_or_init(|| {
             let certs = &state.config.certs;
-            let signer = Signer::load_or_make(&certs.dir, &certs.extra_hosts)
+            Signer::load_or_make(&certs.dir, &certs.extra_hosts)
                 .or_else(|e| {
                     tracing::error!(
                         "SNS signing key in {}: {e}; signing with a key kept in memory only",
@@ -237,28 +228,9 @@ pub fn signer(state: &State) -> Option<Arc<Signer>> {
                 })
                 .map(Arc::new)
                 .map_err(|e| tracing::error!("SNS signing key: {e}; messages go out unsigned"))
-                .ok()?;
-            let mut registry = REGISTRY.lock();
-            registry.retain(|w| w.strong_count() > 0);
-            registry.push(Arc::downgrade(&signer));
-            Some(signer)
+                .ok()
         })
         .clone()
-}
-
-/// The live signer whose certificate `cert_url` names; failing that, the
-/// newest live one (a process normally runs one simulator).
-pub fn for_cert_url(cert_url: &str) -> Option<Arc<Signer>> {
-    let id = cert_url
-        .rsplit('/')
-        .next()
-        .and_then(|f| f.strip_prefix(FILE_PREFIX))
-        .and_then(|f| f.strip_suffix(".pem"))
-        .unwrap_or_default();
-    let registry = REGISTRY.lock();
-    let live: Vec<Arc<Signer>> = registry.iter().filter_map(Weak::upgrade).collect();
-    drop(registry);
-    live.iter().find(|s| s.id == id).or_else(|| live.last()).cloned()
 }
 
 /// `GET /SimpleNotificationService-<id>.pem` on the public listeners.
@@ -346,13 +318,5 @@ mod tests {
         let e = Signer::load_or_make(&dir, &[]).unwrap_err().to_string();
         assert!(e.contains("sns-signing.key"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn cert_urls_find_their_signer() {
-        let a = Arc::new(Signer::ephemeral().unwrap());
-        REGISTRY.lock().push(Arc::downgrade(&a));
-        let url = format!("https://127.0.0.1:9/{}", a.file_name());
-        assert_eq!(for_cert_url(&url).unwrap().id(), a.id());
     }
 }
