@@ -1058,23 +1058,9 @@ fn shape(status: u16, xml: &str) {
     }
 }
 
-/// The venv's python (`.ci/run` creates target/venv with boto3), or
-/// `AVS_SIM_BOTO3_PYTHON`.
-fn venv_python() -> std::path::PathBuf {
-    if let Ok(p) = std::env::var("AVS_SIM_BOTO3_PYTHON") {
-        return p.into();
-    }
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python")
-}
-
 #[tokio::test]
 async fn boto3_drives_the_query_api() {
-    let python = venv_python();
-    assert!(
-        python.exists(),
-        "boto3 interop needs a venv with boto3 at {} (created by .ci/run: python3 -m venv target/venv && target/venv/bin/pip install boto3==1.40.55), or AVS_SIM_BOTO3_PYTHON naming its python",
-        python.display()
-    );
+    let python = avs_sim_tests::sns::boto3_python();
     let sim = TestSim::start(|_| {}).await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/boto3/sns_client.py");
     let out = tokio::time::timeout(
