@@ -139,6 +139,23 @@ pub async fn fetch(url: &str, ca: &Path) -> anyhow::Result<(u16, String, String)
     ))
 }
 
+/// The python of the venv with boto3 that `.ci/run` makes (target/venv), or
+/// `BOTO3_PYTHON` (not `AVS_SIM_*`: the simulator reads those as config).
+/// Fails the calling test, saying how to make it, when it is missing.
+pub fn boto3_python() -> std::path::PathBuf {
+    let python = match std::env::var("BOTO3_PYTHON") {
+        Ok(p) => p.into(),
+        Err(_) => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python"),
+    };
+    assert!(
+        python.exists(),
+        "boto3 interop needs a venv with boto3 at {} (made by .ci/run: python3 -m venv target/venv && \
+         target/venv/bin/pip install boto3==1.40.55), or BOTO3_PYTHON naming its python",
+        python.display()
+    );
+    python
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,21 +173,4 @@ mod tests {
         let body = serde_json::json!({"Type": "SubscriptionConfirmation", "Message": "m"});
         assert!(string_to_sign(&body).unwrap_err().contains("MessageId"));
     }
-}
-
-/// The python of the venv with boto3 that `.ci/run` makes (target/venv), or
-/// `BOTO3_PYTHON` (not `AVS_SIM_*`: the simulator reads those as config).
-/// Fails the calling test, saying how to make it, when it is missing.
-pub fn boto3_python() -> std::path::PathBuf {
-    let python = match std::env::var("BOTO3_PYTHON") {
-        Ok(p) => p.into(),
-        Err(_) => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/venv/bin/python"),
-    };
-    assert!(
-        python.exists(),
-        "boto3 interop needs a venv with boto3 at {} (made by .ci/run: python3 -m venv target/venv && \
-         target/venv/bin/pip install boto3==1.40.55), or BOTO3_PYTHON naming its python",
-        python.display()
-    );
-    python
 }
