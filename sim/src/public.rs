@@ -31,6 +31,8 @@ pub fn router(state: Arc<State>) -> Router {
         .merge(crate::lwa::router())
         .merge(crate::capabilities::router())
         .merge(crate::smarthome::gateway::router())
+        .merge(crate::sns::sign::router())
+        .merge(crate::sns::query::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), journal))
         .with_state(state)
@@ -71,6 +73,8 @@ pub fn face_of(path: &str) -> Face {
         Face::Capabilities
     } else if path == crate::smarthome::gateway::PATH {
         Face::Gateway
+    } else if path == "/" {
+        Face::Sns
     } else {
         Face::Avs
     }
@@ -86,8 +90,9 @@ pub fn body_for_journal(bytes: &[u8]) -> Value {
 
 async fn journal(AxState(state): AxState<Arc<State>>, req: Request, next: Next) -> Response {
     let face = face_of(req.uri().path());
-    if face == Face::Gateway {
-        // The gateway journals its own traffic and bounds its own body (256 KB, 413).
+    if face == Face::Gateway || face == Face::Sns {
+        // The gateway and the SNS Query API journal their own traffic and
+        // bound their own bodies (413 in their protocols' shapes).
         return next.run(req).await;
     }
     let conn = req.extensions().get::<Arc<Connection>>().cloned();

@@ -258,6 +258,7 @@ impl Sim {
         tasks.spawn(control_loop(state.clone(), listeners.control, tasks.clone()));
         tasks.spawn(state.scenarios.clone().watch(state.clone()));
         tasks.spawn(state.clone().sweep_periodically());
+        crate::sns::deliver::confirm_declared(&state);
         shutdown.await;
         tracing::info!("shutting down: draining open streams");
         state.shutdown.cancel();

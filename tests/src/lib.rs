@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod raw;
 pub mod related;
 pub mod skill;
+pub mod sns;
 
 use avs_sim::Config;
 use serde_json::Value;

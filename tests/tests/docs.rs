@@ -155,3 +155,45 @@ async fn the_readme_smart_home_example_runs_as_written() {
     assert!(junit.contains("my skill discovers"), "{junit}");
     assert!(!junit.contains("<failure"), "{junit}");
 }
+
+/// The README's SNS config example loads, and its boto3 snippet runs as
+/// written against `avs-sim serve` (its plain port put in place of 8080):
+/// the topic it creates and the subscription it makes are there after.
+#[tokio::test]
+async fn the_readme_sns_examples_work_as_written() {
+    use avs_sim_tests::binary::Served;
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let toml = &blocks(&readme, "## SNS", "toml")[0];
+    let config = avs_sim::Config::from_toml(toml, "README.md").unwrap_or_else(|e| panic!("{e}"));
+    config.validate().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((config.sns.topics.len(), config.sns.subscriptions.len()), (1, 1));
+    let python = avs_sim_tests::sns::boto3_python();
+    let served = Served::start(&[], &[]).await;
+    let snippet = blocks(&readme, "## SNS", "python")[0]
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{}", Served::port(&served.plain)));
+    let out = tokio::time::timeout(
+        avs_sim_tests::DEADLINE * 3,
+        tokio::process::Command::new(python)
+            .arg("-c")
+            .arg(&snippet)
+            .current_dir(&served.dir)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the snippet ends")
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let http = reqwest::Client::new();
+    let topics: serde_json::Value = http
+        .get(format!("{}/api/sns/topics", served.control))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = topics.to_string();
+    assert!(text.contains("arn:aws:sns:us-east-1:000000000000:asp-events"), "{text}");
+    assert!(text.contains("http://127.0.0.1:9000/sns"), "{text}");
+}

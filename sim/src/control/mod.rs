@@ -5,6 +5,8 @@
 mod alexa;
 mod asp;
 pub mod registry;
+mod sns;
+mod sns_topics;
 
 use crate::avs::devices::PushError;
 use crate::journal::{Face, Kind, Query, Record};
@@ -68,6 +70,8 @@ pub fn router(state: Arc<State>) -> Router {
         .merge(alexa::router())
         .merge(registry::router())
         .merge(asp::router())
+        .merge(sns_topics::router())
+        .merge(sns::router())
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,

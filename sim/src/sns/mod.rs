@@ -12,7 +12,10 @@ pub mod deliver;
 pub mod filter;
 pub mod message;
 pub mod model;
+pub mod policy;
 pub mod publish;
+pub mod query;
+pub mod sign;
 
 pub use model::{Attribute, MessageType, Outgoing, Publish, Subscription, Topic};
 
@@ -187,6 +190,10 @@ pub struct Sns {
     pub region: String,
     pub account: String,
     store: Mutex<Store>,
+    /// Delivery workers, dead letters and the attempt log (`deliver`).
+    pub deliveries: deliver::Deliveries,
+    /// The signing key and certificate, made or loaded on first use (see `sign::signer`).
+    signer: std::sync::OnceLock<Option<std::sync::Arc<sign::Signer>>>,
 }
 
 fn token() -> String {
@@ -201,6 +208,8 @@ impl Sns {
             region: config.region.clone(),
             account: config.account.clone(),
             store: Mutex::new(Store::default()),
+            deliveries: Default::default(),
+            signer: std::sync::OnceLock::new(),
         };
         for t in &config.topics {
             let _ = sns.create_topic(&t.name, t.attributes.clone());
@@ -219,6 +228,11 @@ impl Sns {
             }
         }
         sns
+    }
+
+    /// Where `sign::signer` keeps this simulator's signer.
+    pub fn signer_cell(&self) -> &std::sync::OnceLock<Option<std::sync::Arc<sign::Signer>>> {
+        &self.signer
     }
 
     /// The ARN of the topic named `name` (whether or not it exists).
