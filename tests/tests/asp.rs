@@ -395,3 +395,89 @@ async fn intents_share_the_skills_bound_on_running_invocations() {
     assert_eq!(first.await.unwrap(), 200);
     sim.stop().await;
 }
+
+/// A subscriber answering 200 to every POST (one request per connection).
+async fn subscriber() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/asp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let text = String::from_utf8_lossy(&seen).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().to_string())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if seen.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+/// The scenario steps see what SNS really did with an event: delivered to
+/// a live subscriber on attempt 1, given up on for a dead one.
+#[tokio::test]
+async fn scenario_steps_see_real_deliveries_and_dead_letters() {
+    let live = subscriber().await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/gone", l.local_addr().unwrap())
+    }; // closed: connection refused
+    let (live_c, dead_c) = (live.clone(), dead.clone());
+    let sim = TestSim::start(move |c| {
+        units(c, None);
+        let sub = |endpoint: &str| avs_sim::sns::SubscriptionDecl {
+            topic: "asp-events".into(),
+            endpoint: endpoint.into(),
+            attributes: [(
+                "DeliveryPolicy".to_string(),
+                r#"{"healthyRetryPolicy":{"numRetries":0,"numNoDelayRetries":0}}"#.to_string(),
+            )]
+            .into(),
+            confirmed: true,
+        };
+        c.sns.topics.push(avs_sim::sns::TopicDecl {
+            name: "asp-events".into(),
+            attributes: Default::default(),
+        });
+        c.sns.subscriptions = vec![sub(&live_c), sub(&dead_c)];
+    })
+    .await;
+    let text = format!(
+        "name = 't'\n\
+         [[steps]]\nkind = 'activate_subscription'\nunit = '{UNIT}'\nstatus = 'SUCCEEDED'\n\
+         [[steps]]\nkind = 'expect_delivery'\nsubscription = '{live}'\nstatus = 200\nattempts = 1\nwithin = '10s'\n\
+         [[steps]]\nkind = 'expect_dead_letter'\nsubscription = '{dead}'\nwithin = '10s'\n\
+         [[steps]]\nkind = 'expect_subscription_confirmed'\nsubscription = '{live}'\n"
+    );
+    let scenario = avs_sim::scenario::load::parse(&text, "t.toml").unwrap();
+    let state = sim.handle.state.clone();
+    let result = avs_sim::scenario::runner::run(state.clone(), &scenario, 0, std::sync::Arc::new(|_| {})).await;
+    assert!(result.passed, "{result:#?}");
+    // The dead-letter list holds the message the step saw.
+    let letters = avs_sim::sns::deliver::dead_letters(&state);
+    assert!(letters.iter().any(|l| l["endpoint"] == dead.as_str()), "{letters:#?}");
+    sim.stop().await;
+}
