@@ -112,6 +112,11 @@ impl State {
                     .record(Record::new(Face::Avs, Kind::Evicted, why).device(&*id));
             }
         }
+        for arn in self.sns.sweep() {
+            let why = format!("subscription {arn} deleted: not confirmed within its token's life (2 days)");
+            self.journal
+                .record(Record::new(Face::Sns, Kind::Evicted, why).body(serde_json::json!({"subscription": arn})));
+        }
         let swept = self.tokens.sweep();
         if swept.total() > 0 {
             let why = format!(
@@ -161,5 +166,35 @@ impl State {
     /// The listener bound to `port`, if any (for SetEndpoint targets).
     pub fn listener_on_port(&self, port: u16) -> Option<ListenerInfo> {
         self.listeners.read().iter().find(|l| l.addr.port() == port).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sweep_deletes_unconfirmed_subscriptions_and_says_so() {
+        let state = State::new(Config::default(), Arc::new(Journal::new(100)));
+        let topic = state.sns.create_topic("t", Default::default()).unwrap();
+        let sub = state
+            .sns
+            .subscribe(&topic, "http", "http://127.0.0.1:9/", Default::default())
+            .unwrap();
+        state.sweep();
+        assert_eq!(state.sns.subscriptions(None).len(), 1, "still within its token's life");
+        tokio::time::advance(crate::sns::TOKEN_LIFETIME + Duration::from_secs(1)).await;
+        state.sweep();
+        assert!(state.sns.subscriptions(None).is_empty());
+        let q = crate::journal::Query {
+            face: Some(crate::journal::Face::Sns),
+            ..Default::default()
+        };
+        let entries = state.journal.query(&q);
+        let gone = entries
+            .iter()
+            .find(|e| e.kind == crate::journal::Kind::Evicted)
+            .unwrap();
+        assert_eq!(gone.body["subscription"], sub.arn);
     }
 }
