@@ -393,7 +393,7 @@ impl Config {
         }
         errors.extend(crate::smarthome::skills::validate(&self.skills, &self.users));
         errors.extend(self.smarthome.validate());
-        errors.extend(self.sns.validate());
+        errors.extend(self.sns.validate(&[&self.asp.topic]));
         errors.extend(crate::asp::validate(self));
         if errors.is_empty() {
             Ok(())

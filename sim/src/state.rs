@@ -84,7 +84,7 @@ impl State {
             devices: Devices::new(config.avs.directive_queue),
             tokens: Tokens::new(&config),
             smarthome: crate::smarthome::SmartHome::new(&config),
-            sns: crate::sns::Sns::new(&config.sns),
+            sns: crate::sns::Sns::new(&config.sns, &[&config.asp.topic]),
             journal,
             config,
             listeners: Default::default(),
@@ -196,5 +196,19 @@ mod tests {
             .find(|e| e.kind == crate::journal::Kind::Evicted)
             .unwrap();
         assert_eq!(gone.body["subscription"], sub.arn);
+    }
+
+    #[test]
+    fn a_declared_subscription_may_name_the_asp_topic() {
+        let config = Config::from_toml(
+            "[[sns.subscriptions]]\ntopic = 'asp-events'\nendpoint = 'http://127.0.0.1:9/'\n",
+            "t",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let state = State::new(config, Arc::new(Journal::new(100)));
+        let subs = state.sns.subscriptions(None);
+        assert_eq!(subs.len(), 1);
+        assert!(subs[0].topic_arn.ends_with(":asp-events"));
     }
 }

@@ -197,3 +197,16 @@ async fn the_readme_sns_examples_work_as_written() {
     assert!(text.contains("arn:aws:sns:us-east-1:000000000000:asp-events"), "{text}");
     assert!(text.contains("http://127.0.0.1:9000/sns"), "{text}");
 }
+
+/// The README's Smart Properties event example is a valid event (its
+/// placeholders filled in), so what it shows a back end is what arrives.
+#[test]
+fn the_readme_smart_properties_event_example_validates() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let example = &blocks(&readme, "## Smart Properties events", "json")[0];
+    let filled = example
+        .replace("<uuid>", "6f1c2e4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b")
+        .replace("\"...\"", "\"amzn1.ask.skill.example\"");
+    let doc: serde_json::Value = serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"));
+    avs_sim::asp::validate::check(&doc).unwrap_or_else(|e| panic!("{e:?}"));
+}

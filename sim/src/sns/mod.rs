@@ -134,8 +134,9 @@ pub struct SubscriptionDecl {
 }
 
 impl SnsConfig {
-    /// Every problem, named.
-    pub fn validate(&self) -> Vec<String> {
+    /// Every problem, named. `also`: topics other faces create (a
+    /// subscription may name them without a `[[sns.topics]]`).
+    pub fn validate(&self, also: &[&str]) -> Vec<String> {
         let mut errors = Vec::new();
         if !valid_name(&self.region) {
             errors.push(format!("sns.region: {:?} is not a region name", self.region));
@@ -152,10 +153,11 @@ impl SnsConfig {
             }
         }
         for (i, s) in self.subscriptions.iter().enumerate() {
-            if !self.topics.iter().any(|t| t.name == s.topic) {
+            if !self.topics.iter().any(|t| t.name == s.topic) && !also.contains(&s.topic.as_str()) {
                 errors.push(format!(
-                    "sns.subscriptions[{i}]: topic {:?} is not in [[sns.topics]]",
-                    s.topic
+                    "sns.subscriptions[{i}]: topic {:?} is neither in [[sns.topics]] nor the [asp] topic ({})",
+                    s.topic,
+                    also.join(", ")
                 ));
             }
             if !(s.endpoint.starts_with("http://") || s.endpoint.starts_with("https://")) {
@@ -203,7 +205,9 @@ fn token() -> String {
 impl Sns {
     /// A store with the config's topics and subscriptions (confirmed ones
     /// as such; the others pending, their confirmations sent at start).
-    pub fn new(config: &SnsConfig) -> Sns {
+    /// `also` names topics other faces create (the Smart Properties topic),
+    /// made first so declared subscriptions may name them.
+    pub fn new(config: &SnsConfig, also: &[&str]) -> Sns {
         let sns = Sns {
             region: config.region.clone(),
             account: config.account.clone(),
@@ -211,8 +215,12 @@ impl Sns {
             deliveries: Default::default(),
             signer: std::sync::OnceLock::new(),
         };
+        // Declared topics first: their attributes win over the bare `also`.
         for t in &config.topics {
             let _ = sns.create_topic(&t.name, t.attributes.clone());
+        }
+        for name in also {
+            let _ = sns.create_topic(name, BTreeMap::new());
         }
         for s in &config.subscriptions {
             let arn = sns.topic_arn(&s.topic);
@@ -240,8 +248,8 @@ impl Sns {
         format!("arn:aws:sns:{}:{}:{name}", self.region, self.account)
     }
 
-    /// CreateTopic: idempotent by name (same name, same ARN); attributes
-    /// given again are applied.
+    /// CreateTopic: idempotent by name (same name, same ARN); the same name
+    /// with other attributes is refused, as SNS does.
     pub fn create_topic(&self, name: &str, attributes: BTreeMap<String, String>) -> Result<String, SnsError> {
         if !valid_name(name) {
             return Err(SnsError::InvalidParameter("Invalid parameter: Topic Name".into()));
@@ -254,12 +262,22 @@ impl Sns {
                 "Topic limit exceeded".into(),
             ));
         }
-        let topic = store.topics.entry(arn.clone()).or_insert_with(|| Topic {
-            arn: arn.clone(),
-            name: name.into(),
-            attributes: BTreeMap::new(),
-        });
-        topic.attributes.extend(attributes);
+        if let Some(topic) = store.topics.get(&arn) {
+            if attributes.iter().any(|(k, v)| topic.attributes.get(k) != Some(v)) {
+                return Err(SnsError::InvalidParameter(
+                    "Invalid parameter: Attributes Reason: Topic already exists with different attributes".into(),
+                ));
+            }
+            return Ok(arn);
+        }
+        store.topics.insert(
+            arn.clone(),
+            Topic {
+                arn: arn.clone(),
+                name: name.into(),
+                attributes,
+            },
+        );
         Ok(arn)
     }
 
@@ -438,7 +456,7 @@ mod tests {
     use super::*;
 
     fn sns() -> Sns {
-        Sns::new(&SnsConfig::default())
+        Sns::new(&SnsConfig::default(), &[])
     }
 
     #[tokio::test(start_paused = true)]
@@ -450,6 +468,13 @@ mod tests {
             s.create_topic("t", BTreeMap::new()).unwrap(),
             arn,
             "same name, same ARN"
+        );
+        let v2 = BTreeMap::from([("SignatureVersion".to_string(), "2".to_string())]);
+        assert!(
+            s.create_topic("t", v2)
+                .unwrap_err()
+                .to_string()
+                .contains("different attributes")
         );
         assert!(s.create_topic("bad name", BTreeMap::new()).is_err());
         let sub = s
@@ -506,7 +531,11 @@ mod tests {
             }],
             ..SnsConfig::default()
         };
-        let e = c.validate();
+        let e = c.validate(&["asp-events"]);
         assert_eq!(e.len(), 5, "{e:#?}");
+        assert!(
+            e.iter().any(|m| m.contains("nor the [asp] topic (asp-events)")),
+            "{e:#?}"
+        );
     }
 }
