@@ -15,7 +15,7 @@
 //! longer the one in `ca.pem` (recorded in `sns-signing.ca`).
 
 use crate::state::State;
-use crate::tls::certs::CertError;
+use crate::tls::certs::{CertError, write};
 use axum::Router;
 use axum::extract::{Path as UrlPath, State as AxState};
 use axum::response::{IntoResponse, Response};
@@ -192,20 +192,6 @@ fn load_ca(cert: &Path, key: &Path, cert_pem: &str) -> Result<Issuer<'static, Ke
 
 fn read(path: &Path) -> Result<String, CertError> {
     std::fs::read_to_string(path).map_err(|e| CertError::Io(path.into(), e))
-}
-
-fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| CertError::Io(path.into(), e))?;
-    file.write_all(data).map_err(|e| CertError::Io(path.into(), e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| CertError::Io(path.into(), e))
 }
 
 /// This simulator's signer: loaded or made on first use from

@@ -191,7 +191,8 @@ fn make_leaf(paths: &CertPaths, hosts: &[String], issuer: &Issuer<'_, KeyPair>) 
     write(&paths.hosts, hosts.join("\n").as_bytes(), 0o644)
 }
 
-fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
+/// Write a key or certificate file with `mode` (the SNS signing key uses it too).
+pub(crate) fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
