@@ -196,6 +196,7 @@ async fn the_readme_sns_examples_work_as_written() {
     let text = topics.to_string();
     assert!(text.contains("arn:aws:sns:us-east-1:000000000000:asp-events"), "{text}");
     assert!(text.contains("http://127.0.0.1:9000/sns"), "{text}");
+    assert!(text.contains(r#""SignatureVersion":"2""#), "{text}");
 }
 
 /// The README's Smart Properties event example is a valid event (its
