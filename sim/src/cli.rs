@@ -11,8 +11,20 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "avs-sim", version, about, long_about = None)]
 pub struct Cli {
+    /// How the log on stderr is written: `pretty` (for people; coloured only
+    /// on a terminal) or `json` (one object per line, for log collectors).
+    /// `RUST_LOG` filters it (default `avs_sim=info`).
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +47,11 @@ pub enum Command {
     Check(CheckArgs),
     /// A reference AVS device that behaves like the AVS Device SDK.
     Device(crate::device::DeviceArgs),
+    /// Print a shell completion script (e.g. `avs-sim completions bash > /etc/bash_completion.d/avs-sim`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,8 +130,13 @@ pub struct CertsArgs {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     match cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "avs-sim", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Serve(args) => serve(args),
         Command::Certs(args) => certs(args),
         Command::Run(args) => run(args),
@@ -123,13 +145,20 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// The stderr log: filtered by `RUST_LOG`; colour codes only when stderr is
+/// a terminal (a log redirected to a file or CI stays plain text).
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("avs_sim=info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// The config `serve` runs with: file, environment, then flags.
