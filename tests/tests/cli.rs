@@ -81,3 +81,28 @@ async fn a_redirected_log_has_no_colour_codes_and_json_is_one_object_per_line() 
         assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{line}");
     }
 }
+
+/// `avs-sim device` against a running `serve` without `--ca` says what to
+/// pass, instead of only retrying on UnknownIssuer.
+#[tokio::test]
+async fn a_device_without_the_ca_is_told_to_pass_it() {
+    let served = binary::Served::start(&[], &[]).await;
+    let mut child = Command::new(binary::path())
+        .args(["device", "--url", &served.avs, "--token", "kitchen"])
+        .env_remove("AVS_SIM_CA")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let hint = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("--ca certs/ca.pem") {
+                return line;
+            }
+        }
+        panic!("the device ended without the hint");
+    };
+    let line = tokio::time::timeout(DEADLINE, hint).await.expect("the hint comes");
+    assert!(line.contains("not trusted"), "{line}");
+}

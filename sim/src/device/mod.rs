@@ -179,7 +179,11 @@ async fn run(args: DeviceArgs) -> ExitCode {
                 failures = 0;
             }
             Err(e) => {
-                println!("device: connection failed: {e:#}");
+                let text = format!("{e:#}");
+                println!("device: connection failed: {text}");
+                if let Some(hint) = tls_hint(&text, args.ca.is_some()) {
+                    println!("device: {hint}");
+                }
                 failures += 1;
             }
         }
@@ -202,6 +206,27 @@ async fn run(args: DeviceArgs) -> ExitCode {
     }
 }
 
+/// What to do about a certificate the device does not trust: the usual
+/// cause is a missing `--ca` (the simulator's CA is not in the system store).
+fn tls_hint(error: &str, ca_given: bool) -> Option<String> {
+    let untrusted = ["UnknownIssuer", "invalid peer certificate", "certificate verify failed"]
+        .iter()
+        .any(|m| error.contains(m));
+    match (untrusted, ca_given) {
+        (false, _) => None,
+        (true, false) => Some(
+            "the server's certificate is not trusted: pass the simulator's CA with --ca certs/ca.pem \
+             (or set AVS_SIM_CA), from the directory `avs-sim serve` runs in"
+                .into(),
+        ),
+        (true, true) => Some(
+            "the server's certificate is not issued by the --ca given: is it the CA of this simulator \
+             (certs/ca.pem where `avs-sim serve` runs)?"
+                .into(),
+        ),
+    }
+}
+
 async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
@@ -218,6 +243,14 @@ async fn stop_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_untrusted_certificate_says_to_pass_the_ca() {
+        let e = "TLS handshake: invalid peer certificate: UnknownIssuer";
+        assert!(tls_hint(e, false).unwrap().contains("--ca certs/ca.pem"));
+        assert!(tls_hint(e, true).unwrap().contains("not issued by the --ca given"));
+        assert_eq!(tls_hint("connection refused", false), None);
+    }
 
     #[test]
     fn backoff_follows_the_sdk_table_with_jitter() {
