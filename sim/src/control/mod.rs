@@ -56,6 +56,7 @@ impl IntoResponse for ControlError {
 pub fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi))
         .route("/api/devices", get(devices))
         .route("/api/devices/{id}", get(device))
         .route("/api/devices/{id}/directives", post(push_directive))
@@ -79,6 +80,15 @@ pub fn router(state: Arc<State>) -> Router {
             )
         })
         .with_state(state)
+}
+
+/// The OpenAPI 3 document of this API; tests/tests/openapi.rs fails when a
+/// route here and a path there disagree.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/openapi.json`: the document, as written.
+async fn openapi() -> impl IntoResponse {
+    ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// `GET /healthz`: every listener's state (`up`, `down`, `stopped`); 503
