@@ -52,6 +52,18 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Ask a running simulator whether it is healthy (GET /healthz on the
+    /// control listener); the Docker image's HEALTHCHECK.
+    ///
+    /// Exit codes: 0 healthy (HTTP 200, status "ok"), 1 anything else, with one line saying why.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// The control listener [default: http://<listen.control default>, i.e. http://127.0.0.1:9090].
+    #[arg(long, value_name = "URL", env = "AVS_SIM_CONTROL_URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -142,6 +154,20 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Device(args) => crate::device::main(args),
+        Command::Health(args) => health(args),
+    }
+}
+
+fn health(args: HealthArgs) -> ExitCode {
+    let url = args.url.unwrap_or_else(crate::healthcheck::default_url);
+    let outcome = runtime().map(|rt| rt.block_on(crate::healthcheck::check(&url)));
+    match outcome {
+        Ok(Ok(listeners)) => {
+            println!("avs-sim: healthy: {url} (listeners {listeners})");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(why)) => exit(1)(format!("unhealthy: {why}")),
+        Err(code) => code,
     }
 }
 

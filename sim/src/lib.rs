@@ -4,6 +4,7 @@
 //! - `cli`, `config`, `config_env`: the command line and the one config model.
 //! - `server`: listeners, TLS/ALPN and h2c detection, drain; `spawn` for tests.
 //! - `health`: whether each listener is accepting (`/healthz`).
+//! - `healthcheck`: `avs-sim health`, the client side of `/healthz`.
 //! - `tls`: the generated CA and server certificate.
 //! - `avs`: the device face (downchannel, events, System rules, conformance,
 //!   the HTTP/2 connection loop and its frame filter).
@@ -41,6 +42,7 @@ pub mod device;
 pub mod duration;
 pub mod faults;
 pub mod health;
+pub mod healthcheck;
 pub mod journal;
 pub mod lwa;
 pub mod public;

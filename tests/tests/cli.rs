@@ -106,3 +106,31 @@ async fn a_device_without_the_ca_is_told_to_pass_it() {
     let line = tokio::time::timeout(DEADLINE, hint).await.expect("the hint comes");
     assert!(line.contains("not trusted"), "{line}");
 }
+
+/// `avs-sim health`: exit 0 against a running `serve`; exit 1 naming the
+/// URL when nothing listens there.
+#[tokio::test]
+async fn health_is_0_against_a_running_serve_and_1_with_the_url_against_a_closed_port() {
+    let served = binary::Served::start(&[], &[]).await;
+    let out = output(&["health", "--url", &served.control]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("healthy") && stdout.contains("\"avs\":\"up\""),
+        "{stdout}"
+    );
+
+    // A port that was just free: bound, read, released.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let out = output(&["health", "--url", &closed]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{closed}/healthz")) && stderr.contains("cannot connect"),
+        "{stderr}"
+    );
+}
