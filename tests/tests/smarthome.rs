@@ -2,8 +2,8 @@
 //! sample skill (`scenarios/skills/sample_skill.py`, a real Python process
 //! reached through `command` or over `url`), over the real control API.
 
+use avs_sim_tests::TestSim;
 use avs_sim_tests::skill::{self, Served};
-use avs_sim_tests::{DEADLINE, TestSim};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -127,15 +127,10 @@ async fn a_slow_skill_times_out_and_its_handler_is_killed() {
         "{f}"
     );
     let pid = std::fs::read_to_string(&pid_file).expect("the handler wrote its pid before the deadline");
+    // The simulator kills the handler's group and reaps it before it
+    // answers, so the process is gone by the time the report arrives.
     let proc = std::path::Path::new("/proc").join(pid.trim());
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while proc.exists() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "handler {pid} lives on after its deadline"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(!proc.exists(), "handler {pid} lives on after its deadline");
     sim.stop().await;
 }
 
