@@ -139,11 +139,10 @@ async fn stop_unread_upload(conn: &Connection, ended: &AtomicBool, respond: &mut
 }
 
 /// Serve an HTTP/1.1 connection through the public router; returns why it ended.
-pub async fn serve_http1<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO) -> String
+pub async fn serve_http1<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO, router: axum::Router) -> String
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let router = crate::public::router(state.clone());
     let (conn2, state2) = (conn.clone(), state.clone());
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let mut req = req.map(Body::new);

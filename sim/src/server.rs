@@ -338,24 +338,25 @@ impl Drop for Slot {
     }
 }
 
+/// What every connection of a device listener shares.
+struct ConnCtx {
+    state: Arc<State>,
+    info: ListenerInfo,
+    tasks: TaskTracker,
+    router: axum::Router,
+}
+
 /// Serve one accepted device connection: connection-level faults, then TLS
 /// or protocol sniffing, then the protocol.
-async fn serve_device(
-    state: Arc<State>,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    info: ListenerInfo,
-    tls: Option<TlsAcceptor>,
-    tasks: TaskTracker,
-) {
+async fn serve_device(ctx: ConnCtx, tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>) {
     let _ = tcp.set_nodelay(true);
-    let Some(shaping) = connection_faults(&state, &tcp, tls.is_some()) else {
-        return early_close(&state, &info, peer, "refused at accept by a fault rule".into());
+    let Some(shaping) = connection_faults(&ctx.state, &tcp, tls.is_some()) else {
+        return early_close(&ctx.state, &ctx.info, peer, "refused at accept by a fault rule".into());
     };
     let tcp = Shaped::new(tcp, shaping.clone());
     match tls {
-        Some(tls) => serve_tls(state, tcp, peer, info, tls, tasks, shaping).await,
-        None => serve_plain(state, tcp, peer, info, tasks, shaping).await,
+        Some(tls) => serve_tls(ctx, tcp, peer, tls, shaping).await,
+        None => serve_plain(ctx, tcp, peer, shaping).await,
     }
 }
 
@@ -369,8 +370,17 @@ fn device_loop(
 ) -> impl Future<Output = ()> {
     let name = info.name.clone();
     let (s, t) = (state.clone(), tasks.clone());
+    // One public router per listener, shared by its connections (building
+    // one per connection cost an allocation-heavy route table each time).
+    let router = crate::public::router(state.clone());
     accept_loop(state, listener, name, tasks, move |tcp, peer| {
-        serve_device(s.clone(), tcp, peer, info.clone(), tls.clone(), t.clone())
+        let ctx = ConnCtx {
+            state: s.clone(),
+            info: info.clone(),
+            tasks: t.clone(),
+            router: router.clone(),
+        };
+        serve_device(ctx, tcp, peer, tls.clone())
     })
 }
 
@@ -405,36 +415,23 @@ fn connection_faults(state: &State, tcp: &TcpStream, tls: bool) -> Option<Arc<Sh
     }
 }
 
-async fn serve_tls(
-    state: Arc<State>,
-    tcp: Shaped,
-    peer: SocketAddr,
-    info: ListenerInfo,
-    tls: TlsAcceptor,
-    tasks: TaskTracker,
-    shaping: Arc<Shaping>,
-) {
+async fn serve_tls(ctx: ConnCtx, tcp: Shaped, peer: SocketAddr, tls: TlsAcceptor, shaping: Arc<Shaping>) {
+    let (state, info) = (&ctx.state, &ctx.info);
     let deadline = state.config.limits.handshake_timeout;
     let stream = match tokio::time::timeout(deadline, tls.accept(tcp)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return early_close(&state, &info, peer, format!("TLS handshake failed: {e}")),
+        Ok(Err(e)) => return early_close(state, info, peer, format!("TLS handshake failed: {e}")),
         Err(_) => {
             let why = "TLS handshake not done within limits.handshake_timeout".to_string();
-            return early_close(&state, &info, peer, why);
+            return early_close(state, info, peer, why);
         }
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    serve_protocol(state, stream, peer, info, h2, tasks, shaping).await;
+    serve_protocol(ctx, stream, peer, h2, shaping).await;
 }
 
-async fn serve_plain(
-    state: Arc<State>,
-    mut tcp: Shaped,
-    peer: SocketAddr,
-    info: ListenerInfo,
-    tasks: TaskTracker,
-    shaping: Arc<Shaping>,
-) {
+async fn serve_plain(ctx: ConnCtx, mut tcp: Shaped, peer: SocketAddr, shaping: Arc<Shaping>) {
+    let (state, info) = (&ctx.state, &ctx.info);
     // Prior-knowledge h2c starts with the preface; anything else is HTTP/1.1.
     // A client silent past `limits.handshake_timeout` is disconnected.
     let mut prefix = Vec::with_capacity(PREFACE.len());
@@ -451,14 +448,14 @@ async fn serve_plain(
     };
     match tokio::time::timeout(state.config.limits.handshake_timeout, sniff).await {
         Ok(Ok(())) => {}
-        Ok(Err(why)) => return early_close(&state, &info, peer, why),
+        Ok(Err(why)) => return early_close(state, info, peer, why),
         Err(_) => {
             let why = "no request or h2c preface within limits.handshake_timeout".to_string();
-            return early_close(&state, &info, peer, why);
+            return early_close(state, info, peer, why);
         }
     }
     let h2 = prefix == PREFACE;
-    serve_protocol(state, Rewind::new(prefix, tcp), peer, info, h2, tasks, shaping).await;
+    serve_protocol(ctx, Rewind::new(prefix, tcp), peer, h2, shaping).await;
 }
 
 /// Journal the end of a connection that never reached HTTP (a failed or
@@ -476,25 +473,24 @@ fn early_close(state: &State, info: &ListenerInfo, peer: SocketAddr, why: String
     );
 }
 
-async fn serve_protocol<IO>(
-    state: Arc<State>,
-    io: IO,
-    peer: SocketAddr,
-    info: ListenerInfo,
-    h2: bool,
-    tasks: TaskTracker,
-    shaping: Arc<Shaping>,
-) where
+async fn serve_protocol<IO>(ctx: ConnCtx, io: IO, peer: SocketAddr, h2: bool, shaping: Arc<Shaping>)
+where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let ConnCtx {
+        state,
+        info,
+        tasks,
+        router,
+    } = ctx;
     let conn = Connection::new(info, peer, if h2 { "h2" } else { "http/1.1" }, shaping);
     conn.journal_open(&state);
     // Every opened connection gets its close journaled, even if this task panics or is dropped.
     let _close = crate::avs::connection::CloseGuard::new(&state, &conn);
     if h2 {
-        crate::avs::h2conn::serve(state, conn, io, tasks).await;
+        crate::avs::h2conn::serve(state, conn, io, tasks, router).await;
     } else {
-        let why = crate::bridge::serve_http1(state.clone(), conn.clone(), io).await;
+        let why = crate::bridge::serve_http1(state.clone(), conn.clone(), io, router).await;
         conn.journal_close(&state, why);
     }
 }

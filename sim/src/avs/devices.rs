@@ -134,8 +134,10 @@ pub struct DeviceState {
     pub last_event: Option<(String, String)>,
     pub firmware: Option<String>,
     pub capabilities: Option<Vec<Interface>>,
-    /// The context of the last SynchronizeState.
-    pub last_state: Option<Value>,
+    /// The metadata JSON text of the last SynchronizeState, as it arrived:
+    /// a device holds a few hundred bytes here rather than a parsed tree
+    /// several times that size; the control API parses it when asked.
+    pub last_state: Option<Bytes>,
     pub inactive_seconds: Option<u64>,
     pub exceptions: VecDeque<ExceptionRecord>,
     pub conformance: Conformance,
@@ -346,10 +348,18 @@ impl Device {
             firmware: s.firmware.clone(),
             capabilities: s.capabilities.clone(),
             inactive_seconds: s.inactive_seconds,
-            last_state: s.last_state.clone(),
+            last_state: s.last_state.as_deref().map(context_of),
             exceptions: s.exceptions.iter().cloned().collect(),
         }
     }
+}
+
+/// The `context` of a stored SynchronizeState (an empty list when it has none).
+fn context_of(metadata: &[u8]) -> Value {
+    serde_json::from_slice::<Value>(metadata)
+        .ok()
+        .and_then(|mut doc| doc.get_mut("context").map(Value::take))
+        .unwrap_or_else(|| Value::Array(Vec::new()))
 }
 
 /// A device as the control API shows it.

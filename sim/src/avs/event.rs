@@ -150,22 +150,33 @@ impl EventReader {
 }
 
 /// The event inside the metadata part.
+///
+/// The parsed document is kept once (`raw`, shared with the journal entry);
+/// `payload` and `context` are views into it, not copies.
 #[derive(Debug, Clone)]
 pub struct EventMessage {
     pub namespace: String,
     pub name: String,
     pub message_id: String,
     pub dialog_request_id: Option<String>,
-    pub payload: Value,
-    pub context: Option<Value>,
     /// The whole metadata document, for the journal.
-    pub raw: Value,
+    pub raw: std::sync::Arc<Value>,
+    /// The metadata's JSON text, as it arrived.
+    pub text: Bytes,
 }
+
+/// The payload of an event that has none (the SDK omits an empty one).
+static EMPTY_PAYLOAD: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Default::default()));
 
 impl EventMessage {
     /// Parse and check the metadata JSON; errors name the problem.
     pub fn from_json(bytes: &[u8]) -> Result<EventMessage, AvsError> {
-        let raw: Value = serde_json::from_slice(bytes)
+        EventMessage::from_text(Bytes::copy_from_slice(bytes))
+    }
+
+    /// `from_json` keeping the text it parsed (shared, not copied).
+    pub fn from_text(text: Bytes) -> Result<EventMessage, AvsError> {
+        let raw: Value = serde_json::from_slice(&text)
             .map_err(|e| AvsError::InvalidRequest(format!("metadata part is not valid JSON: {e}")))?;
         let event = raw
             .get("event")
@@ -197,27 +208,37 @@ impl EventMessage {
             .get("dialogRequestId")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let payload = match event.get("payload") {
-            None | Some(Value::Null) => Value::Object(Default::default()), // the SDK omits an empty payload
-            Some(p @ Value::Object(_)) => p.clone(),
+        match event.get("payload") {
+            None | Some(Value::Null) | Some(Value::Object(_)) => {}
             Some(_) => {
                 return Err(AvsError::InvalidRequest("event.payload must be an object".into()));
             }
-        };
-        let context = match raw.get("context") {
-            None => None,
-            Some(c @ Value::Array(_)) => Some(c.clone()),
+        }
+        match raw.get("context") {
+            None | Some(Value::Array(_)) => {}
             Some(_) => return Err(AvsError::InvalidRequest("context must be an array".into())),
-        };
+        }
         Ok(EventMessage {
             namespace,
             name,
             message_id,
             dialog_request_id,
-            payload,
-            context,
-            raw,
+            raw: std::sync::Arc::new(raw),
+            text,
         })
+    }
+
+    /// `event.payload` (an empty object when absent or null).
+    pub fn payload(&self) -> &Value {
+        match self.raw.pointer("/event/payload") {
+            Some(p @ Value::Object(_)) => p,
+            _ => &EMPTY_PAYLOAD,
+        }
+    }
+
+    /// `context`, when the event carries one.
+    pub fn context(&self) -> Option<&Value> {
+        self.raw.get("context")
     }
 
     /// `Namespace.Name`.
@@ -279,7 +300,7 @@ mod tests {
         assert!(err.to_string().starts_with("metadata part is not valid JSON"), "{err}");
         let ok =
             EventMessage::from_json(br#"{"event":{"header":{"namespace":"A","name":"B","messageId":""}}}"#).unwrap();
-        assert_eq!(ok.payload, serde_json::json!({}));
+        assert_eq!(ok.payload(), &serde_json::json!({}));
     }
 
     #[test]

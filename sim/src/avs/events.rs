@@ -163,7 +163,7 @@ async fn read_and_answer(
         match reader.feed(&chunk) {
             Ok(Some(metadata)) => {
                 saw_metadata = true;
-                answer = ctx.on_metadata(&metadata, respond).await;
+                answer = ctx.on_metadata(metadata, respond).await;
             }
             Ok(None) => {}
             Err(e) => {
@@ -227,21 +227,20 @@ impl Ctx {
     }
 
     /// The JSON part is complete: judge the event and decide the answer.
-    async fn on_metadata(&self, metadata: &[u8], respond: &mut SendResponse<Bytes>) -> Answer {
-        let event = EventMessage::from_json(metadata);
-        let (summary, body) = match &event {
-            Ok(ev) => (ev.qualified(), ev.raw.clone()),
-            Err(_) => (
-                "POST /v20160207/events (bad metadata)".into(),
-                json!(String::from_utf8_lossy(metadata)),
-            ),
+    async fn on_metadata(&self, metadata: Bytes, respond: &mut SendResponse<Bytes>) -> Answer {
+        let event = EventMessage::from_text(metadata.clone());
+        let record = match &event {
+            // The parsed document is shared with the journal entry, not copied.
+            Ok(ev) => Record::new(Face::Avs, Kind::Request, ev.qualified()).shared_body(ev.raw.clone(), metadata.len()),
+            Err(_) => Record::new(Face::Avs, Kind::Request, "POST /v20160207/events (bad metadata)")
+                .body(json!(String::from_utf8_lossy(&metadata))),
         };
         // Fault rules installed after this event became visible (journaled) do not apply to it.
         let ticket = self.state.faults.ticket();
-        let id = self.request_record(body, &summary);
+        let id = self.record(record);
         self.conn.touch(&self.state, id);
         if let Ok(ev) = &event {
-            if let Some(answer) = self.event_fault(&ev.qualified(), ticket, respond).await {
+            if let Some(answer) = self.event_fault(ticket, ev, respond).await {
                 return answer;
             }
         }
@@ -262,8 +261,9 @@ impl Ctx {
     }
 
     /// Fault rules keyed on the event's name, decided now that it is known.
-    async fn event_fault(&self, name: &str, ticket: u64, respond: &mut SendResponse<Bytes>) -> Option<Answer> {
+    async fn event_fault(&self, ticket: u64, ev: &EventMessage, respond: &mut SendResponse<Bytes>) -> Option<Answer> {
         use crate::avs::fault::{self, Next};
+        let name = &ev.qualified();
         let point = crate::faults::Point {
             face: Face::Avs,
             device: Some(&self.device.id),

@@ -34,7 +34,8 @@ impl FrameObserver for PingWatch {
 }
 
 /// Serve one HTTP/2 connection until it closes.
-pub async fn serve<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO, tasks: TaskTracker)
+/// `router` is the listener's public router (one per listener).
+pub async fn serve<IO>(state: Arc<State>, conn: Arc<Connection>, io: IO, tasks: TaskTracker, router: axum::Router)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -63,7 +64,6 @@ where
     if let Some(pp) = h2.ping_pong() {
         conn.set_ping_pong(pp);
     }
-    let router = crate::public::router(state.clone());
     let open = OpenStreams::default();
     let grace = state.config.avs.drain_grace;
     let mut drain_deadline: Option<crate::clock::Instant> = None;
@@ -177,46 +177,58 @@ async fn route(
     req: Request<h2::RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) {
-    let path = req.uri().path().to_string();
-    let face = crate::public::face_of(&path);
-    let token = crate::lwa::tokens::bearer(req.headers(), face == Face::Capabilities).map(str::to_string);
-    let device = token.as_deref().and_then(|t| state.tokens.authenticate(t).ok());
-    let point = Point {
-        face,
-        device: device.as_deref(),
-        path: &path,
-        event: None,
-        connection: conn.sequence(),
-        stream: Some(respond.stream_id().as_u32().div_ceil(2)),
-    };
+    let path = req.uri().path();
+    let face = crate::public::face_of(path);
     let mut shape = fault::Shape::default();
-    if let Some(fired) = state.faults.fire(&state.journal, &point, Some(conn.id)) {
-        let injected = match &fired.action {
-            crate::faults::Action::Status { status, error, .. } => Some((*status, error.clone())),
-            _ => None,
+    // Most requests meet no fault rule: then the token is looked up once, by
+    // the handler, not also here to describe the request to the rules.
+    if !state.faults.none_installed() {
+        let path = path.to_string();
+        let token = crate::lwa::tokens::bearer(req.headers(), face == Face::Capabilities).map(str::to_string);
+        let device = token.as_deref().and_then(|t| state.tokens.authenticate(t).ok());
+        let point = Point {
+            face,
+            device: device.as_deref(),
+            path: &path,
+            event: None,
+            connection: conn.sequence(),
+            stream: Some(respond.stream_id().as_u32().div_ceil(2)),
         };
-        let rule = fired.rule.clone();
-        let next = fault::apply(&state, &conn, fired, face, device.as_ref(), &mut respond).await;
-        match next {
-            fault::Next::Continue => {}
-            fault::Next::Shape(s) => shape = s,
-            next => {
-                // The request never reaches its handler: journal it here.
-                let stream = respond.stream_id().as_u32();
-                if face == Face::Gateway {
-                    let request = (req.method(), req.headers());
-                    crate::smarthome::gateway::journal_faulted(&state, &conn, request, Some(stream), injected, &rule);
-                } else {
-                    let record = Record::new(face, Kind::Request, format!("{} {path}", req.method()));
-                    conn.journal(&state, record.maybe_device(device.as_deref()).stream(stream));
+        if let Some(fired) = state.faults.fire(&state.journal, &point, Some(conn.id)) {
+            let injected = match &fired.action {
+                crate::faults::Action::Status { status, error, .. } => Some((*status, error.clone())),
+                _ => None,
+            };
+            let rule = fired.rule.clone();
+            let next = fault::apply(&state, &conn, fired, face, device.as_ref(), &mut respond).await;
+            match next {
+                fault::Next::Continue => {}
+                fault::Next::Shape(s) => shape = s,
+                next => {
+                    // The request never reaches its handler: journal it here.
+                    let stream = respond.stream_id().as_u32();
+                    if face == Face::Gateway {
+                        let request = (req.method(), req.headers());
+                        crate::smarthome::gateway::journal_faulted(
+                            &state,
+                            &conn,
+                            request,
+                            Some(stream),
+                            injected,
+                            &rule,
+                        );
+                    } else {
+                        let record = Record::new(face, Kind::Request, format!("{} {path}", req.method()));
+                        conn.journal(&state, record.maybe_device(device.as_deref()).stream(stream));
+                    }
+                    fault::finish_body(&conn, &next, req.into_body(), &mut respond).await;
+                    return;
                 }
-                fault::finish_body(&conn, &next, req.into_body(), &mut respond).await;
-                return;
             }
         }
     }
     let method = req.method().clone();
-    match (method, path.as_str()) {
+    match (method, req.uri().path()) {
         (http::Method::GET, "/v20160207/directives") => {
             crate::avs::downchannel::serve(state, conn, req, respond, shape).await
         }

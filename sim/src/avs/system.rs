@@ -68,12 +68,12 @@ pub fn handle(
 }
 
 fn synchronize_state(device: &Device, ev: &EventMessage) -> Result<Reply, AvsError> {
-    device.lock().last_state = Some(ev.context.clone().unwrap_or_else(|| Value::Array(Vec::new())));
+    device.lock().last_state = Some(ev.text.clone());
     Ok(Reply::NoContent)
 }
 
 fn software_info(device: &Device, ev: &EventMessage, strict: bool, evidence: u64) -> Result<Reply, AvsError> {
-    let version = match ev.payload.get("firmwareVersion") {
+    let version = match ev.payload().get("firmwareVersion") {
         Some(Value::String(v)) => v.clone(),
         Some(other) => {
             return Err(AvsError::InvalidRequest(format!(
@@ -99,7 +99,7 @@ fn software_info(device: &Device, ev: &EventMessage, strict: bool, evidence: u64
 
 fn user_inactivity(device: &Device, ev: &EventMessage) -> Result<Reply, AvsError> {
     let seconds = ev
-        .payload
+        .payload()
         .get("inactiveTimeInSeconds")
         .and_then(Value::as_u64)
         .ok_or_else(|| {
@@ -111,17 +111,17 @@ fn user_inactivity(device: &Device, ev: &EventMessage) -> Result<Reply, AvsError
 
 fn exception_encountered(device: &Device, ev: &EventMessage, evidence: u64) -> Result<Reply, AvsError> {
     let unparsed = ev
-        .payload
+        .payload()
         .get("unparsedDirective")
         .and_then(Value::as_str)
         .ok_or_else(|| AvsError::InvalidRequest("payload.unparsedDirective must be a string".into()))?;
     let error_type = ev
-        .payload
+        .payload()
         .pointer("/error/type")
         .and_then(Value::as_str)
         .ok_or_else(|| AvsError::InvalidRequest("payload.error.type must be a string".into()))?;
     let message = ev
-        .payload
+        .payload()
         .pointer("/error/message")
         .and_then(Value::as_str)
         .map(str::to_string);

@@ -89,6 +89,9 @@ pub struct Faults {
     next_id: std::sync::atomic::AtomicU64,
     /// Orders rule installs against requests (see `ticket`).
     order: std::sync::atomic::AtomicU64,
+    /// How many rules are installed, kept in step under the lock: most
+    /// requests meet no rule at all, and then take no lock (see `decide_at`).
+    installed: std::sync::atomic::AtomicUsize,
 }
 
 impl Faults {
@@ -99,6 +102,7 @@ impl Faults {
             seed,
             next_id: std::sync::atomic::AtomicU64::new(1),
             order: std::sync::atomic::AtomicU64::new(0),
+            installed: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -128,6 +132,10 @@ impl Faults {
         }
         let seed = rule.when.seed.unwrap_or(self.seed) ^ fnv(&id);
         rule.id = Some(id.clone());
+        // Counted before the rule's place in the order is taken: a request
+        // whose ticket is at or after that place then sees the count.
+        self.installed
+            .store(rules.len().saturating_add(1), std::sync::atomic::Ordering::SeqCst);
         let since = self
             .order
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
@@ -143,11 +151,18 @@ impl Faults {
         Ok(id)
     }
 
+    /// Whether no rule is installed (then nothing can fire; callers skip
+    /// the work of describing the request to `fire`).
+    pub fn none_installed(&self) -> bool {
+        self.installed.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
+
     /// Remove a rule; whether it existed.
     pub fn remove(&self, id: &str) -> bool {
         let mut rules = self.rules.lock();
         let before = rules.len();
         rules.retain(|a| a.rule.id.as_deref() != Some(id));
+        self.installed.store(rules.len(), std::sync::atomic::Ordering::SeqCst);
         rules.len() != before
     }
 
@@ -170,6 +185,11 @@ impl Faults {
 
     /// `decide` for a request that became visible at `ticket` (see `ticket`).
     pub fn decide_at(&self, point: &Point<'_>, ticket: u64) -> Option<Fired> {
+        // No rule installed: nothing can fire, and a rule installed from now
+        // on comes after `ticket` anyway (its `since` is past the ticket).
+        if self.installed.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            return None;
+        }
         let now = clock::now();
         // Only matching, counters and one seed happen under the lock (none of
         // it can panic); the action's samples are drawn after it is released.

@@ -108,8 +108,18 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<u32>,
     pub summary: String,
-    #[serde(skip_serializing_if = "Value::is_null", default)]
-    pub body: Value,
+    /// Shared, not copied: an event's parsed metadata is the journal's body
+    /// and the handlers' input at once.
+    #[serde(skip_serializing_if = "is_null", default = "null")]
+    pub body: Arc<Value>,
+}
+
+fn is_null(v: &Arc<Value>) -> bool {
+    v.is_null()
+}
+
+fn null() -> Arc<Value> {
+    Arc::new(Value::Null)
 }
 
 /// An entry before it is recorded (the journal assigns id and time).
@@ -121,7 +131,10 @@ pub struct Record {
     pub connection: Option<u64>,
     pub stream: Option<u32>,
     pub summary: String,
-    pub body: Value,
+    pub body: Arc<Value>,
+    /// The body's size in bytes when the caller knows it (its JSON text's
+    /// length), so the journal need not walk the tree to estimate it.
+    pub body_bytes: Option<usize>,
 }
 
 impl Record {
@@ -133,7 +146,8 @@ impl Record {
             connection: None,
             stream: None,
             summary: summary.into(),
-            body: Value::Null,
+            body: null(),
+            body_bytes: None,
         }
     }
     pub fn device(mut self, device: impl Into<String>) -> Record {
@@ -153,7 +167,14 @@ impl Record {
         self
     }
     pub fn body(mut self, body: Value) -> Record {
+        self.body = Arc::new(body);
+        self.body_bytes = None;
+        self
+    }
+    /// A body shared with the caller, parsed from `bytes` of JSON text.
+    pub fn shared_body(mut self, body: Arc<Value>, bytes: usize) -> Record {
         self.body = body;
+        self.body_bytes = Some(bytes);
         self
     }
 }
@@ -346,7 +367,7 @@ fn record_size(r: &Record, ts: &str) -> usize {
         + ts.len()
         + r.summary.len()
         + r.device.as_ref().map_or(0, String::len)
-        + value_size(&r.body)
+        + r.body_bytes.map_or_else(|| value_size(&r.body), |b| b.saturating_mul(4))
 }
 
 /// Estimated heap size of a JSON value (iterative: bodies may nest deeply).
@@ -380,8 +401,9 @@ fn shrunk(entry: &Entry, size: usize) -> (Arc<Entry>, usize) {
     }
     let mut small = entry.clone();
     small.summary.truncate(cut);
-    small.body =
-        serde_json::json!({"omitted": format!("an entry of about {size} bytes: over half of journal.max_bytes")});
+    small.body = Arc::new(
+        serde_json::json!({"omitted": format!("an entry of about {size} bytes: over half of journal.max_bytes")}),
+    );
     let size = std::mem::size_of::<Entry>() + small.ts.len() + small.summary.len() + value_size(&small.body) + 64;
     (Arc::new(small), size)
 }

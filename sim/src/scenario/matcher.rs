@@ -234,7 +234,7 @@ mod tests {
             connection: None,
             stream: None,
             summary: summary.into(),
-            body,
+            body: body.into(),
         }
     }
 
