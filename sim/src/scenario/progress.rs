@@ -257,6 +257,25 @@ mod tests {
         );
     }
 
+    /// While a long scenario runs with stderr not a terminal, a plain line
+    /// is written once per [`PLAIN_EVERY`], not more often.
+    #[tokio::test(start_paused = true)]
+    async fn plain_lines_come_at_most_every_period() {
+        let p = Progress::new(ProgressMode::Always, false, 1);
+        let last = || p.out.as_ref().unwrap().shared.lock().last_plain;
+        let start = last();
+        let ticking = tokio::spawn(p.clone().tick());
+        tokio::time::sleep(PLAIN_EVERY / 2).await;
+        assert_eq!(last(), start, "nothing before the period");
+        tokio::time::sleep(PLAIN_EVERY).await;
+        assert_eq!(last(), start + PLAIN_EVERY, "one line at the period");
+        p.scenario_done();
+        let after_scenario = last();
+        tokio::time::sleep(PLAIN_EVERY / 2).await;
+        assert_eq!(last(), after_scenario, "the period counts from the last line");
+        ticking.abort();
+    }
+
     #[test]
     fn auto_is_on_only_on_a_terminal_and_never_is_off() {
         assert!(Progress::new(ProgressMode::Auto, false, 1).counters().is_none());
