@@ -1,6 +1,7 @@
-//! The command line: `avs-sim serve` and `avs-sim certs`.
+//! The command line: `avs-sim serve`, `run`, `check`, `certs`, `device`, `health`, `completions`.
 
 use crate::config::{AuthMode, Config};
+use crate::scenario::progress::{Progress, ProgressMode};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -82,6 +83,13 @@ pub struct RunArgs {
     /// in its environment; its output goes into the reports; it is stopped at the end.
     #[arg(long, value_name = "CMD")]
     pub spawn: Option<String>,
+    /// Live counters on stderr (scenarios done/total, steps passed/failed,
+    /// time elapsed): `auto` on a terminal only, as one line updated in
+    /// place; `always` also into files and pipes, as a plain line after each
+    /// scenario and every 5 s; `never`. Stdout and the reports are the same
+    /// whichever is chosen.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "WHEN")]
+    pub progress: ProgressMode,
     /// Listener flags and config as for `serve`, except that a listener left
     /// at its default takes a free port (127.0.0.1:0).
     #[command(flatten)]
@@ -179,7 +187,12 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("avs_sim=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // A log line first blanks `run`'s live progress line, if one is on
+        // screen, so the two never share a line (it is drawn again after).
+        .with_writer(|| {
+            crate::scenario::progress::clear_line();
+            std::io::stderr()
+        })
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
@@ -346,8 +359,12 @@ fn run_scenarios(args: RunArgs) -> Result<ExitCode, ExitCode> {
     // `run` drives its scenarios itself; none start on connect.
     config.scenarios.clear();
     let config = batch::merged_config(&config, &scenarios).map_err(exit(INVALID))?;
+    let progress = {
+        use std::io::IsTerminal;
+        Progress::new(args.progress, std::io::stderr().is_terminal(), scenarios.len())
+    };
     let outcome = runtime()?
-        .block_on(batch::run(config, &scenarios, args.spawn.as_deref(), false))
+        .block_on(batch::run(config, &scenarios, args.spawn.as_deref(), false, progress))
         .map_err(exit(INVALID))?;
     if let Some(path) = &args.junit {
         let xml = crate::scenario::report::junit(&outcome.results, &outcome.device_output);

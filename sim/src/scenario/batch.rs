@@ -2,6 +2,7 @@
 //! optional device under test spawned once the listeners are ready.
 
 use super::model::Scenario;
+use super::progress::Progress;
 use super::runner::{self, ScenarioResult};
 use crate::config::{Config, DeviceDecl};
 use crate::server::{Listeners, Sim};
@@ -116,7 +117,14 @@ pub struct Outcome {
 }
 
 /// Start the simulator, spawn `spawn` if given, run every scenario in order.
-pub async fn run(config: Config, scenarios: &[Scenario], spawn: Option<&str>, quiet: bool) -> Result<Outcome, String> {
+/// `progress` gets live counters (and prints the step lines around them).
+pub async fn run(
+    config: Config,
+    scenarios: &[Scenario],
+    spawn: Option<&str>,
+    quiet: bool,
+    progress: Progress,
+) -> Result<Outcome, String> {
     let listeners = Listeners::bind(&config).await.map_err(|e| e.to_string())?;
     let sim = Sim::new(config, listeners).await.map_err(|e| e.to_string())?;
     if !quiet {
@@ -133,16 +141,7 @@ pub async fn run(config: Config, scenarios: &[Scenario], spawn: Option<&str>, qu
         Some(cmd) => Some(spawn_device(cmd, &env, output.clone())?),
         None => None,
     };
-    let mut results = Vec::new();
-    for (i, s) in scenarios.iter().enumerate() {
-        println!("scenario {:?} ({})", s.name, s.file);
-        // The first scenario also sees what the device did before it began.
-        let since = if i == 0 { 0 } else { state.journal.latest() };
-        let progress = Arc::new(|r: &runner::StepResult| println!("{}", super::report::step_line(r)));
-        let result = runner::run(state.clone(), s, since, progress).await;
-        println!("{}", super::report::scenario_line(&result));
-        results.push(result);
-    }
+    let results = run_each(&state, scenarios, progress).await;
     if let Some((child, readers)) = child.as_mut() {
         stop_device(child).await;
         // Everything the device printed, up to its exit.
@@ -154,6 +153,31 @@ pub async fn run(config: Config, scenarios: &[Scenario], spawn: Option<&str>, qu
     let _ = server.await;
     let device_output = output.lock().clone();
     Ok(Outcome { results, device_output })
+}
+
+/// Every scenario in order, step lines on stdout, counters in `progress`
+/// (kept ticking while a scenario runs).
+async fn run_each(state: &Arc<crate::state::State>, scenarios: &[Scenario], progress: Progress) -> Vec<ScenarioResult> {
+    let mut results = Vec::new();
+    for (i, s) in scenarios.iter().enumerate() {
+        progress.println(&format!("scenario {:?} ({})", s.name, s.file));
+        // The first scenario also sees what the device did before it began.
+        let since = if i == 0 { 0 } else { state.journal.latest() };
+        let steps = progress.clone();
+        let on_step = Arc::new(move |r: &runner::StepResult| {
+            steps.println(&super::report::step_line(r));
+            steps.step(r.passed);
+        });
+        let result = tokio::select! {
+            r = runner::run(state.clone(), s, since, on_step) => r,
+            never = progress.clone().tick() => match never {},
+        };
+        progress.println(&super::report::scenario_line(&result));
+        progress.scenario_done();
+        results.push(result);
+    }
+    progress.finish();
+    results
 }
 
 /// What a spawned device is told about the simulator.

@@ -4,7 +4,10 @@
 //! - `load`, `lenient`, `check`: parsing and validation with `file:line:column` for every mistake.
 //! - `template`, `matcher`: `{{var}}` expansion; field matchers and near misses.
 //! - `runner`: runs steps against a live simulator, reading its journal.
-//! - `report`: live progress, the JSON report and JUnit XML.
+//! - `report`: step and scenario lines, the JSON report and JUnit XML.
+//! - `progress`: live counters on stderr for long runs (`--progress`).
+//! - `batch`: `avs-sim run`: load, merge configs, spawn the device, run in order.
+//! - `service`: scenarios run by a serving simulator (on connect, control API).
 
 pub mod batch;
 pub mod check;
@@ -12,6 +15,7 @@ pub mod lenient;
 pub mod load;
 pub mod matcher;
 pub mod model;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod service;
