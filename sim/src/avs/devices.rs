@@ -79,8 +79,10 @@ pub struct Order {
 pub struct DownchannelRx {
     /// Which link this is (for `Device::downchannel_closed`).
     pub link: u64,
-    /// Directives, bounded by `avs.directive_queue`.
-    pub pushes: mpsc::Receiver<Push>,
+    /// Directives, bounded by `avs.directive_queue`. Boxed: tokio's channel
+    /// allocates its slots in blocks of 32, and 32 inline `Push`es were ~4 KiB
+    /// per held downchannel whether anything was pushed or not.
+    pub pushes: mpsc::Receiver<Box<Push>>,
     /// Control commands; a dropped sender means a newer downchannel took over.
     pub control: watch::Receiver<Option<Order>>,
 }
@@ -103,7 +105,7 @@ static LINKS: AtomicU64 = AtomicU64::new(1);
 struct DownchannelLink {
     id: u64,
     conn: Arc<Connection>,
-    tx: mpsc::Sender<Push>,
+    tx: mpsc::Sender<Box<Push>>,
     control: watch::Sender<Option<Order>>,
     /// Pushes the queue accepted.
     accepted: u64,
@@ -262,7 +264,7 @@ impl Device {
         let link = link.ok_or_else(|| PushError::NoDownchannel(self.id.to_string()))?;
         let control = match command {
             Command::Push(push) => {
-                link.tx.try_send(push).map_err(|e| match e {
+                link.tx.try_send(Box::new(push)).map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => {
                         PushError::QueueFull(self.id.to_string(), link.tx.max_capacity())
                     }

@@ -191,7 +191,7 @@ async fn pump(
             push = rx.pushes.recv(), if out.is_empty() => match push {
                 Some(push) => {
                     taken = taken.saturating_add(1);
-                    *under_way = Some(queue(state, conn, device, out, boundary, push, stream_id));
+                    *under_way = Some(queue(state, conn, device, out, boundary, *push, stream_id));
                 }
                 None => pending = Some(Order { control: Control::Replaced, after: 0 }),
             },

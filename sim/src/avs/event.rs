@@ -6,6 +6,7 @@ use crate::avs::multipart::{Event as Part, Parser, PartHeaders};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// An attachment (usually audio), by size and hash: never buffered.
@@ -151,22 +152,58 @@ impl EventReader {
 
 /// The event inside the metadata part.
 ///
-/// The parsed document is kept once (`raw`, shared with the journal entry);
-/// `payload` and `context` are views into it, not copies.
+/// Parsed without building a JSON tree: the header fields are read straight
+/// from the text, the payload is kept as its text and parsed only by the
+/// rules that read it, and the journal gets the text (`journal::Body`),
+/// parsed when someone reads it. A tree per event was about a third of an
+/// event's instructions (callgrind; bench/RESULTS.md).
 #[derive(Debug, Clone)]
 pub struct EventMessage {
     pub namespace: String,
     pub name: String,
     pub message_id: String,
     pub dialog_request_id: Option<String>,
-    /// The whole metadata document, for the journal.
-    pub raw: std::sync::Arc<Value>,
-    /// The metadata's JSON text, as it arrived.
+    /// `event.payload`'s JSON text, when present and not null.
+    payload: Option<Bytes>,
+    /// The metadata's JSON text, as it arrived (one valid JSON document).
     pub text: Bytes,
 }
 
-/// The payload of an event that has none (the SDK omits an empty one).
-static EMPTY_PAYLOAD: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Default::default()));
+/// The metadata document, fields borrowed from its text.
+#[derive(serde::Deserialize)]
+struct Doc<'a> {
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    context: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct EventDoc<'a> {
+    #[serde(borrow, default)]
+    header: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeaderDoc<'a> {
+    #[serde(borrow, default)]
+    namespace: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    message_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    dialog_request_id: Option<&'a RawValue>,
+}
+
+/// An object (or `null`, read as absent) inside the metadata, or `missing(what)`.
+fn object<'a, T: serde::Deserialize<'a>>(raw: Option<&'a RawValue>, what: &str) -> Result<T, AvsError> {
+    let raw = raw.filter(|r| r.get().starts_with('{')).ok_or_else(|| missing(what))?;
+    serde_json::from_str(raw.get()).map_err(|e| AvsError::InvalidRequest(format!("{what}: {e}")))
+}
 
 impl EventMessage {
     /// Parse and check the metadata JSON; errors name the problem.
@@ -176,69 +213,67 @@ impl EventMessage {
 
     /// `from_json` keeping the text it parsed (shared, not copied).
     pub fn from_text(text: Bytes) -> Result<EventMessage, AvsError> {
-        let raw: Value = serde_json::from_slice(&text)
-            .map_err(|e| AvsError::InvalidRequest(format!("metadata part is not valid JSON: {e}")))?;
-        let event = raw
-            .get("event")
-            .filter(|e| e.is_object())
-            .ok_or_else(|| missing("event"))?;
-        let header = event
-            .get("header")
-            .filter(|h| h.is_object())
-            .ok_or_else(|| missing("event.header"))?;
-        let field = |name: &str| -> Result<String, AvsError> {
-            match header.get(name) {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(_) => Err(AvsError::InvalidRequest(format!(
-                    "event.header.{name} must be a string"
-                ))),
-                None => Err(missing(&format!("event.header.{name}"))),
+        let doc: Doc<'_> = match serde_json::from_slice(&text) {
+            Ok(doc) => doc,
+            Err(e) if e.is_data() && !text.trim_ascii_start().starts_with(b"{") => return Err(missing("event")),
+            Err(e) if e.is_data() => return Err(AvsError::InvalidRequest(format!("metadata: {e}"))),
+            Err(e) => {
+                return Err(AvsError::InvalidRequest(format!(
+                    "metadata part is not valid JSON: {e}"
+                )));
             }
         };
-        let namespace = field("namespace")?;
-        let name = field("name")?;
+        let event: EventDoc<'_> = object(doc.event, "event")?;
+        let header: HeaderDoc<'_> = object(event.header, "event.header")?;
+        let field = |raw: Option<&RawValue>, name: &str| -> Result<String, AvsError> {
+            let raw = raw.ok_or_else(|| missing(&format!("event.header.{name}")))?;
+            serde_json::from_str::<String>(raw.get())
+                .map_err(|_| AvsError::InvalidRequest(format!("event.header.{name} must be a string")))
+        };
+        let namespace = field(header.namespace, "namespace")?;
+        let name = field(header.name, "name")?;
         if namespace.is_empty() || name.is_empty() {
             return Err(AvsError::InvalidRequest(
                 "event.header.namespace and name must not be empty".into(),
             ));
         }
         // An empty messageId is accepted (alexa-client sends one on SynchronizeState).
-        let message_id = field("messageId")?;
+        let message_id = field(header.message_id, "messageId")?;
         let dialog_request_id = header
-            .get("dialogRequestId")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        match event.get("payload") {
-            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+            .dialog_request_id
+            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+        let payload = match event.payload {
+            // The SDK omits an empty payload (`null` reads as absent too).
+            None => None,
+            Some(p) if p.get().starts_with('{') => Some(text.slice_ref(p.get().as_bytes())),
             Some(_) => {
                 return Err(AvsError::InvalidRequest("event.payload must be an object".into()));
             }
-        }
-        match raw.get("context") {
-            None | Some(Value::Array(_)) => {}
-            Some(_) => return Err(AvsError::InvalidRequest("context must be an array".into())),
+        };
+        if doc.context.is_some_and(|c| !c.get().starts_with('[')) {
+            return Err(AvsError::InvalidRequest("context must be an array".into()));
         }
         Ok(EventMessage {
             namespace,
             name,
             message_id,
             dialog_request_id,
-            raw: std::sync::Arc::new(raw),
+            payload,
             text,
         })
     }
 
-    /// `event.payload` (an empty object when absent or null).
-    pub fn payload(&self) -> &Value {
-        match self.raw.pointer("/event/payload") {
-            Some(p @ Value::Object(_)) => p,
-            _ => &EMPTY_PAYLOAD,
-        }
+    /// `event.payload`, parsed (an empty object when absent or null).
+    pub fn payload(&self) -> Value {
+        self.payload
+            .as_deref()
+            .and_then(|p| serde_json::from_slice(p).ok())
+            .unwrap_or_else(|| Value::Object(Default::default()))
     }
 
-    /// `context`, when the event carries one.
-    pub fn context(&self) -> Option<&Value> {
-        self.raw.get("context")
+    /// The metadata as a journal body (the text, parsed when read).
+    pub fn journal_body(&self) -> crate::journal::Body {
+        crate::journal::Body::json_text(self.text.clone())
     }
 
     /// `Namespace.Name`.
@@ -300,7 +335,7 @@ mod tests {
         assert!(err.to_string().starts_with("metadata part is not valid JSON"), "{err}");
         let ok =
             EventMessage::from_json(br#"{"event":{"header":{"namespace":"A","name":"B","messageId":""}}}"#).unwrap();
-        assert_eq!(ok.payload(), &serde_json::json!({}));
+        assert_eq!(ok.payload(), serde_json::json!({}));
     }
 
     #[test]

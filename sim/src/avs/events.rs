@@ -231,7 +231,7 @@ impl Ctx {
         let event = EventMessage::from_text(metadata.clone());
         let record = match &event {
             // The parsed document is shared with the journal entry, not copied.
-            Ok(ev) => Record::new(Face::Avs, Kind::Request, ev.qualified()).shared_body(ev.raw.clone(), metadata.len()),
+            Ok(ev) => Record::new(Face::Avs, Kind::Request, ev.qualified()).shared_body(ev.journal_body()),
             Err(_) => Record::new(Face::Avs, Kind::Request, "POST /v20160207/events (bad metadata)")
                 .body(json!(String::from_utf8_lossy(&metadata))),
         };

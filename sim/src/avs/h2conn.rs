@@ -200,7 +200,7 @@ async fn route(
                 _ => None,
             };
             let rule = fired.rule.clone();
-            let next = fault::apply(&state, &conn, fired, face, device.as_ref(), &mut respond).await;
+            let next = Box::pin(fault::apply(&state, &conn, fired, face, device.as_ref(), &mut respond)).await;
             match next {
                 fault::Next::Continue => {}
                 fault::Next::Shape(s) => shape = s,
@@ -232,7 +232,11 @@ async fn route(
         (http::Method::GET, "/v20160207/directives") => {
             crate::avs::downchannel::serve(state, conn, req, respond, shape).await
         }
-        (http::Method::POST, "/v20160207/events") => crate::avs::events::serve(state, conn, req, respond, shape).await,
-        _ => crate::bridge::serve_h2(router, conn, req, respond, shape).await,
+        // Boxed: a task's future is as big as its largest arm, and every
+        // held downchannel's task would otherwise carry room for these.
+        (http::Method::POST, "/v20160207/events") => {
+            Box::pin(crate::avs::events::serve(state, conn, req, respond, shape)).await
+        }
+        _ => Box::pin(crate::bridge::serve_h2(router, conn, req, respond, shape)).await,
     }
 }

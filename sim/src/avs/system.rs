@@ -110,18 +110,16 @@ fn user_inactivity(device: &Device, ev: &EventMessage) -> Result<Reply, AvsError
 }
 
 fn exception_encountered(device: &Device, ev: &EventMessage, evidence: u64) -> Result<Reply, AvsError> {
-    let unparsed = ev
-        .payload()
+    let payload = ev.payload();
+    let unparsed = payload
         .get("unparsedDirective")
         .and_then(Value::as_str)
         .ok_or_else(|| AvsError::InvalidRequest("payload.unparsedDirective must be a string".into()))?;
-    let error_type = ev
-        .payload()
+    let error_type = payload
         .pointer("/error/type")
         .and_then(Value::as_str)
         .ok_or_else(|| AvsError::InvalidRequest("payload.error.type must be a string".into()))?;
-    let message = ev
-        .payload()
+    let message = payload
         .pointer("/error/message")
         .and_then(Value::as_str)
         .map(str::to_string);

@@ -13,6 +13,8 @@
 
 mod file;
 
+mod body;
+pub use body::Body;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -108,18 +110,10 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<u32>,
     pub summary: String,
-    /// Shared, not copied: an event's parsed metadata is the journal's body
-    /// and the handlers' input at once.
-    #[serde(skip_serializing_if = "is_null", default = "null")]
-    pub body: Arc<Value>,
-}
-
-fn is_null(v: &Arc<Value>) -> bool {
-    v.is_null()
-}
-
-fn null() -> Arc<Value> {
-    Arc::new(Value::Null)
+    /// Reads as a `serde_json::Value`; an event's metadata is kept as its
+    /// text and parsed when read (see `Body`).
+    #[serde(skip_serializing_if = "Body::is_null", default)]
+    pub body: Body,
 }
 
 /// An entry before it is recorded (the journal assigns id and time).
@@ -131,10 +125,7 @@ pub struct Record {
     pub connection: Option<u64>,
     pub stream: Option<u32>,
     pub summary: String,
-    pub body: Arc<Value>,
-    /// The body's size in bytes when the caller knows it (its JSON text's
-    /// length), so the journal need not walk the tree to estimate it.
-    pub body_bytes: Option<usize>,
+    pub body: Body,
 }
 
 impl Record {
@@ -146,8 +137,7 @@ impl Record {
             connection: None,
             stream: None,
             summary: summary.into(),
-            body: null(),
-            body_bytes: None,
+            body: Body::default(),
         }
     }
     pub fn device(mut self, device: impl Into<String>) -> Record {
@@ -167,14 +157,12 @@ impl Record {
         self
     }
     pub fn body(mut self, body: Value) -> Record {
-        self.body = Arc::new(body);
-        self.body_bytes = None;
+        self.body = Body::value(body);
         self
     }
-    /// A body shared with the caller, parsed from `bytes` of JSON text.
-    pub fn shared_body(mut self, body: Arc<Value>, bytes: usize) -> Record {
+    /// A body shared with the caller (e.g. an event's metadata text).
+    pub fn shared_body(mut self, body: Body) -> Record {
         self.body = body;
-        self.body_bytes = Some(bytes);
         self
     }
 }
@@ -367,7 +355,7 @@ fn record_size(r: &Record, ts: &str) -> usize {
         + ts.len()
         + r.summary.len()
         + r.device.as_ref().map_or(0, String::len)
-        + r.body_bytes.map_or_else(|| value_size(&r.body), |b| b.saturating_mul(4))
+        + r.body.text_len().unwrap_or_else(|| value_size(&r.body))
 }
 
 /// Estimated heap size of a JSON value (iterative: bodies may nest deeply).
@@ -401,7 +389,7 @@ fn shrunk(entry: &Entry, size: usize) -> (Arc<Entry>, usize) {
     }
     let mut small = entry.clone();
     small.summary.truncate(cut);
-    small.body = Arc::new(
+    small.body = Body::value(
         serde_json::json!({"omitted": format!("an entry of about {size} bytes: over half of journal.max_bytes")}),
     );
     let size = std::mem::size_of::<Entry>() + small.ts.len() + small.summary.len() + value_size(&small.body) + 64;
