@@ -67,7 +67,7 @@ function timelineRow(entry) {
       el("span", `face badge face-${entry.face}`, entry.face),
       el("span", "kind", entry.kind.replace(/_/g, " ")),
       el("span", "device", entry.device || ""),
-      el("span", "summary", name ? `${name} · ${entry.summary}` : entry.summary),
+      el("span", "summary", name && !entry.summary.includes(name) ? `${name} · ${entry.summary}` : entry.summary),
     ]),
   );
   const pre = el("pre", "json");
@@ -141,25 +141,44 @@ async function showRule(device, rule) {
   }
 }
 
-async function deviceRow(d) {
-  let rules = el("span", "muted", "…");
+/** A table row of one cell spanning `columns`. */
+function wideRow(cls, columns, content) {
+  const td = el("td", null, content);
+  td.colSpan = columns;
+  return el("tr", cls, [td]);
+}
+
+/** "8 pass · 1 fail · 2 not exercised" */
+function tally(rules) {
+  const counts = {};
+  rules.forEach((r) => (counts[r.verdict] = (counts[r.verdict] || 0) + 1));
+  return Object.entries(counts)
+    .map(([v, n]) => `${n} ${v.replace(/_/g, " ")}`)
+    .join(" · ");
+}
+
+/** Two rows per device: what it is, then its conformance rules. */
+async function deviceRows(d) {
+  let verdict = el("span", "muted", "…");
+  let rules = null;
   try {
     const c = await getJson(`/api/devices/${encodeURIComponent(d.id)}/conformance`);
+    verdict = el("span", `pill ${c.passed ? "ok" : "bad"}`, `${c.passed ? "conforms" : "breaks a rule"}: ${tally(c.rules)}`);
     rules = el("div", "chips", c.rules.map((r) => ruleChip(d.id, r)));
   } catch (err) {
-    rules = el("span", "bad-text", String(err.message || err));
+    verdict = el("span", "bad-text", String(err.message || err));
   }
   const last = d.last_event ? `${d.last_event.name} at ${clockTime(d.last_event.at)}` : "—";
-  const tr = el("tr", null, [
+  const tr = el("tr", "device", [
     el("td", "device-id", d.id),
     el("td", null, d.region || "default"),
     el("td", null, d.firmware || "—"),
     el("td", null, [el("span", `pill ${d.connected ? "ok" : "bad"}`, d.connected ? "yes" : "no")]),
     el("td", null, last),
-    el("td", null, [rules]),
+    el("td", null, [verdict]),
   ]);
   tr.dataset.device = d.id;
-  return tr;
+  return [tr, wideRow("rules", 6, [rules])];
 }
 
 /** Keep a select's options equal to `ids`, keeping the choice if it is still there. */
@@ -174,10 +193,10 @@ function syncOptions(select, ids, keepAll) {
 
 async function loadDevices() {
   const list = await getJson("/api/devices");
-  const rows = await Promise.all(list.map(deviceRow));
+  const rows = (await Promise.all(list.map(deviceRows))).flat();
   const body = $("devices").tBodies[0];
   if (rows.length) body.replaceChildren(...rows);
-  else body.replaceChildren(el("tr", "empty", [el("td", null, "No device yet: start one with avs-sim device --token kitchen --ca certs/ca.pem")]));
+  else body.replaceChildren(wideRow("empty", 6, "No device yet: start one with avs-sim device --token kitchen --ca certs/ca.pem"));
   const ids = list.map((d) => d.id);
   syncOptions($("filter-device"), ids, true);
   syncOptions($("composer-device"), ids, false);
@@ -229,7 +248,7 @@ async function loadFaults() {
   const faults = await getJson("/api/faults");
   const body = $("faults").tBodies[0];
   if (!faults.length) {
-    body.replaceChildren(el("tr", "empty", [el("td", null, "No fault rule is active.")]));
+    body.replaceChildren(wideRow("empty", 5, "No fault rule is active."));
     return;
   }
   body.replaceChildren(
