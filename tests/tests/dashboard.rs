@@ -45,7 +45,11 @@ fn dashboard_url(served: &Served) -> String {
         .find(|l| l.starts_with("avs-sim: dashboard "))
         .unwrap_or_else(|| panic!("serve printed no dashboard line: {:?}", served.banner));
     let url = line.trim_start_matches("avs-sim: dashboard ").to_string();
-    assert_eq!(url, format!("{}/", served.control), "the dashboard is / on the control listener");
+    assert_eq!(
+        url,
+        format!("{}/", served.control),
+        "the dashboard is / on the control listener"
+    );
     url
 }
 
@@ -97,7 +101,11 @@ async fn a_browser_sees_the_device_and_its_software_info_after_a_push_from_the_c
         .expect("node runs (install nodejs, as .ci/run does)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the browser script failed: {}\n{stdout}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "the browser script failed: {}\n{stdout}\n{stderr}",
+        out.status
+    );
 
     let steps: Vec<Value> = stdout
         .lines()
@@ -121,18 +129,29 @@ async fn a_browser_sees_the_device_and_its_software_info_after_a_push_from_the_c
     assert!(steps.iter().all(|s| s["ok"] == true), "{stdout}");
     let ids: Vec<u64> = ["synchronize_state", "pushed", "software_info"]
         .iter()
-        .map(|n| steps.iter().find(|s| s["step"] == *n).unwrap()["entry"].as_u64().unwrap())
+        .map(|n| {
+            steps.iter().find(|s| s["step"] == *n).unwrap()["entry"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert!(ids[0] < ids[1] && ids[1] < ids[2], "timeline order: {ids:?}");
     let device_row = steps[1]["row"].as_str().unwrap();
-    assert!(device_row.contains("kitchen") && device_row.contains("yes"), "{device_row}");
+    assert!(
+        device_row.contains("kitchen") && device_row.contains("yes"),
+        "{device_row}"
+    );
     let updated = steps[5]["row"].as_str().unwrap();
     assert!(updated.contains("System.SoftwareInfo at"), "{updated}");
     assert_eq!(steps[4]["firmware"], "1", "the device's default firmwareVersion");
 
     let png = std::fs::read(&shot).expect("the screenshot was saved");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(png.len() > 20_000, "a screenshot of {} bytes shows next to nothing", png.len());
+    assert!(
+        png.len() > 20_000,
+        "a screenshot of {} bytes shows next to nothing",
+        png.len()
+    );
     // Width 1366 (the viewport), height at least the 768 of a laptop screen.
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
     let height = u32::from_be_bytes(png[20..24].try_into().unwrap());

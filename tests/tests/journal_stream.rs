@@ -92,7 +92,10 @@ async fn held_entries_then_live_ones_filtered_by_device_and_face() {
     let mut all = SseReader::open(&sim, "?device=d1", None).await;
     assert_eq!(all.entry().await["id"], a);
     let second = all.entry().await;
-    assert_eq!((second["id"].as_u64(), second["summary"].as_str()), (Some(b), Some("two")));
+    assert_eq!(
+        (second["id"].as_u64(), second["summary"].as_str()),
+        (Some(b), Some("two"))
+    );
 
     let mut avs = SseReader::open(&sim, "?device=d1&face=avs", None).await;
     assert_eq!(avs.entry().await["id"], a);
