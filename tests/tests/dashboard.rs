@@ -3,7 +3,8 @@
 //! playwright-core (tests/interop/dashboard/drive.js). The script sees the
 //! device appear, its SynchronizeState arrive in the live timeline, pushes
 //! ReportSoftwareInfo from the composer and sees SoftwareInfo come back,
-//! then saves `target/dashboard.png` (kept as CI's artifact).
+//! clears a fault rule from the faults panel, then saves
+//! `target/dashboard.png` (kept as CI's artifact).
 //!
 //! Needs `/usr/bin/chromium` and the script's node_modules; `.ci/run`
 //! installs both. Without them this test fails, saying so: it never passes
@@ -84,6 +85,13 @@ async fn a_browser_sees_the_device_and_its_software_info_after_a_push_from_the_c
     let served = Served::start(&[], &[]).await;
     let url = dashboard_url(&served);
     let _device = start_device(&served, "kitchen").await;
+    // A rule that never fires, for the page to clear.
+    let http = reqwest::Client::new();
+    let faults = format!("{}/api/faults", served.control);
+    let rule =
+        serde_json::json!({"id": "never-fires", "when": {"path": "/never"}, "then": {"action": "latency", "ms": 1}});
+    let added = http.post(&faults).json(&rule).send().await.unwrap();
+    assert_eq!(added.status(), 201);
 
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard.png");
     let _ = std::fs::remove_file(&shot);
@@ -92,6 +100,7 @@ async fn a_browser_sees_the_device_and_its_software_info_after_a_push_from_the_c
         .arg("drive.js")
         .args([url.as_str(), "kitchen"])
         .arg(&shot)
+        .arg("never-fires")
         .env("CHROMIUM", CHROMIUM)
         .kill_on_drop(true)
         .output();
@@ -121,6 +130,7 @@ async fn a_browser_sees_the_device_and_its_software_info_after_a_push_from_the_c
             "pushed",
             "software_info",
             "device_updated",
+            "fault_cleared",
             "screenshot",
             "done"
         ],
@@ -144,6 +154,9 @@ async fn a_browser_sees_the_device_and_its_software_info_after_a_push_from_the_c
     let updated = steps[5]["row"].as_str().unwrap();
     assert!(updated.contains("System.SoftwareInfo at"), "{updated}");
     assert_eq!(steps[4]["firmware"], "1", "the device's default firmwareVersion");
+
+    let left: Value = http.get(&faults).send().await.unwrap().json().await.unwrap();
+    assert_eq!(left, serde_json::json!([]), "the page cleared the fault rule");
 
     let png = std::fs::read(&shot).expect("the screenshot was saved");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");

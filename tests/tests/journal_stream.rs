@@ -122,6 +122,23 @@ async fn last_event_id_resumes_after_that_entry_and_wins_over_since() {
     sim.stop().await;
 }
 
+#[tokio::test]
+async fn tail_starts_with_the_newest_matching_entries_or_only_new_ones() {
+    let sim = TestSim::start(|_| {}).await;
+    let ids: Vec<u64> = (0..6).map(|i| record(&sim, Face::Avs, "t", &format!("e{i}"))).collect();
+    record(&sim, Face::Avs, "other", "not mine");
+    let mut tail = SseReader::open(&sim, "?device=t&tail=2", None).await;
+    assert_eq!(tail.entry().await["id"], ids[4]);
+    assert_eq!(tail.entry().await["id"], ids[5]);
+    let mut fresh = SseReader::open(&sim, "?device=t&tail=0", None).await;
+    let mut resumed = SseReader::open(&sim, "?device=t&tail=0", Some(&ids[3].to_string())).await;
+    assert_eq!(resumed.entry().await["id"], ids[4], "Last-Event-ID wins over tail");
+    let new = record(&sim, Face::Avs, "t", "new");
+    assert_eq!(fresh.entry().await["id"], new, "tail=0 sends only what comes after");
+    assert_eq!(tail.entry().await["id"], new);
+    sim.stop().await;
+}
+
 /// More entries than one batch arrive whole and in order.
 #[tokio::test]
 async fn a_backlog_larger_than_a_batch_arrives_whole_and_in_order() {
@@ -148,6 +165,7 @@ async fn bad_face_since_or_last_event_id_is_a_400() {
         ("?face=nose", None, "unknown face"),
         ("?since=-1", None, "since"),
         ("?since=lots", None, "since"),
+        ("?tail=-3", None, "tail"),
         ("", Some("x1"), "Last-Event-ID"),
     ] {
         let mut req = sim.http.get(sim.control(&format!("/api/journal/stream{query}")));

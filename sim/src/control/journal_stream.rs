@@ -1,9 +1,11 @@
-//! `GET /api/journal/stream?device=&face=&since=`: the journal as
+//! `GET /api/journal/stream?device=&face=&since=&tail=`: the journal as
 //! server-sent events, for the dashboard's live timeline (and `curl -N`).
 //!
 //! Each entry is one `event: entry` whose `data` is the entry's JSON and
 //! whose `id` is the entry id, so a browser's `EventSource` resumes after
-//! a reconnect by sending `Last-Event-ID` (which wins over `since`).
+//! a reconnect by sending `Last-Event-ID` (which wins over `since` and
+//! `tail`). `tail=N` starts with the newest N matching entries instead of
+//! every entry the ring holds.
 //!
 //! Built on `journal.subscribe()` and `query`, not on a sleep loop: the
 //! stream wakes when an entry is recorded. It is bounded: each wake reads
@@ -51,12 +53,20 @@ pub async fn stream(
         Some(v) => Some(parse_id("Last-Event-ID", v.to_str().unwrap_or("?"))?),
         None => params.get("since").map(|v| parse_id("since", v)).transpose()?,
     };
-    let query = Query {
+    let mut query = Query {
         device: params.get("device").filter(|d| !d.is_empty()).cloned(),
         face: super::face_param(params.get("face"))?,
         since,
         limit: Some(BATCH),
     };
+    // `tail=N`: start with the newest N matching entries, not the whole
+    // ring (a resuming client's Last-Event-ID still says where it was).
+    if let Some(tail) = params.get("tail").map(|v| parse_id("tail", v)).transpose()?
+        && !headers.contains_key("last-event-id")
+    {
+        let n = usize::try_from(tail).unwrap_or(usize::MAX);
+        query.since = state.journal.tail_since(&query, n);
+    }
     let cursor = Cursor {
         latest: state.journal.subscribe(),
         state,
@@ -67,7 +77,7 @@ pub async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
-/// A non-negative entry id, or 400 naming where it came from.
+/// A non-negative integer, or 400 naming where it came from.
 fn parse_id(name: &str, v: &str) -> Result<u64, ControlError> {
     v.trim()
         .parse::<u64>()

@@ -1,14 +1,15 @@
 // Drive the simulator's dashboard in Debian's chromium, headless, through
 // playwright-core (no browser download: the system's /usr/bin/chromium).
 //
-// Usage: node drive.js <dashboard URL> <device id> <screenshot.png>
+// Usage: node drive.js <dashboard URL> <device id> <screenshot.png> [fault id]
 // Env: CHROMIUM (default /usr/bin/chromium).
 //
 // Steps, each printed as one JSON line on stdout ({"step", "ok", ...}):
 // load the page, see the device in the devices table, see its
 // SynchronizeState in the live timeline, push ReportSoftwareInfo from the
 // composer, see the device's SoftwareInfo event arrive after it and the
-// devices panel follow, save a screenshot. Exit 0 when every step passed; 1 (with {"ok": false,
+// devices panel follow; with a fault id, clear that fault rule from the
+// faults panel; save a screenshot. Exit 0 when every step passed; 1 (with {"ok": false,
 // "error"}) at the first that did not, after a screenshot of the failure.
 "use strict";
 const fs = require("fs");
@@ -49,7 +50,7 @@ async function waitForEntry(page, text, after) {
 }
 
 async function main() {
-  const [url, device, screenshot] = process.argv.slice(2);
+  const [url, device, screenshot, fault] = process.argv.slice(2);
   if (!url || !device || !screenshot) throw new Error("usage: drive.js <url> <device> <screenshot.png>");
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "avs-sim-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -95,6 +96,14 @@ async function main() {
     // The devices panel follows: the device's last event is now SoftwareInfo.
     await row.filter({ hasText: "System.SoftwareInfo at" }).waitFor({ timeout: STEP_MS });
     report("device_updated", { row: (await row.innerText()).replace(/\s+/g, " ").trim() });
+
+    if (fault) {
+      const faultRow = page.locator("#faults tbody tr", { hasText: fault });
+      await faultRow.waitFor({ timeout: STEP_MS });
+      await faultRow.locator("button", { hasText: "Clear" }).click();
+      await page.locator("#faults tbody tr.empty").waitFor({ timeout: STEP_MS });
+      report("fault_cleared", { fault });
+    }
 
     await page.screenshot({ path: screenshot, fullPage: true });
     report("screenshot", { path: screenshot, bytes: fs.statSync(screenshot).size });

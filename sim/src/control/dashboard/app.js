@@ -1,8 +1,9 @@
 // avs-sim dashboard: plain JavaScript over the control API, no framework.
 //
 // - The journal timeline is a server-sent event stream
-//   (/api/journal/stream), reopened when a filter changes.
-// - A second, unfiltered stream starting at the newest entry says when
+//   (/api/journal/stream) starting with the newest MAX_ROWS entries,
+//   reopened when a filter changes.
+// - A second, unfiltered stream of new entries only (tail=0) says when
 //   something changed; the other panels then reload their JSON (at most
 //   a few times a second), so nothing is polled on a timer.
 // - Everything shown is set with textContent: journal bodies are data,
@@ -95,7 +96,7 @@ function openTimeline() {
   if (timelineSource) timelineSource.close();
   $("timeline").replaceChildren();
   rowCount = 0;
-  const params = new URLSearchParams();
+  const params = new URLSearchParams({ tail: MAX_ROWS });
   if ($("filter-device").value) params.set("device", $("filter-device").value);
   if ($("filter-face").value) params.set("face", $("filter-face").value);
   const source = new EventSource(`/api/journal/stream?${params}`);
@@ -122,13 +123,14 @@ async function showRule(device, rule) {
   const box = $("rule-detail");
   box.hidden = false;
   const evidence = el("div", "evidence");
-  box.replaceChildren(
+  const parts = [
     el("h3", null, `${device} · ${rule.rule}: ${rule.verdict.replace(/_/g, " ")}`),
     el("p", null, rule.description),
     rule.detail ? el("p", "detail", rule.detail) : null,
     el("p", "muted", rule.evidence.length ? `evidence: journal entries ${rule.evidence.map((i) => `#${i}`).join(", ")}` : "no evidence recorded yet"),
     evidence,
-  );
+  ];
+  box.replaceChildren(...parts.filter(Boolean));
   for (const id of rule.evidence.slice(0, 5)) {
     try {
       const page = await getJson(`/api/journal?since=${id - 1}&limit=1`);
@@ -341,7 +343,7 @@ async function loadSns() {
       el("td", null, clockTime(a.time)),
       el("td", null, a.endpoint || ""),
       el("td", null, String(a.attempt ?? "")),
-      el("td", null, [el("span", `pill ${a.delivered ? "ok" : "bad"}`, a.status ?? a.error ?? (a.delivered ? "ok" : "failed"))]),
+      el("td", null, [el("span", `pill ${a.delivered ? "ok" : "bad"}`, a.status ? `HTTP ${a.status}` : a.delivered ? "delivered" : "failed")]),
       el("td", "muted", a.error || ""),
     ]),
   );
@@ -383,10 +385,9 @@ function refreshSoon() {
   }, REFRESH_GAP_MS);
 }
 
-/** An unfiltered stream from the newest entry: any new entry means a panel may have changed. */
-async function watchChanges() {
-  const { latest } = await getJson("/api/journal?limit=0");
-  const changes = new EventSource(`/api/journal/stream?since=${latest}`);
+/** An unfiltered stream of new entries only: each means a panel may have changed. */
+function watchChanges() {
+  const changes = new EventSource("/api/journal/stream?tail=0");
   changes.addEventListener("entry", refreshSoon);
 }
 
@@ -401,6 +402,6 @@ window.addEventListener("DOMContentLoaded", async () => {
   });
   fillPreset();
   openTimeline();
+  watchChanges();
   await refreshAll();
-  watchChanges().catch((err) => setStatus(`error: ${err.message || err}`, false));
 });
