@@ -91,6 +91,10 @@ async fn next(mut c: Cursor) -> Option<(Result<Event, Infallible>, Cursor)> {
         if let Some(entry) = c.batch.pop_front() {
             return Some((Ok(event(&entry)), c));
         }
+        // Shutting down: end now rather than send what shutdown records.
+        if c.state.shutdown.is_cancelled() {
+            return None;
+        }
         // Mark the current value seen before reading, so an entry recorded
         // after the read wakes the wait below. Every entry up to `seen` is
         // in the ring by now (ids are taken and stored under one lock).
