@@ -12,7 +12,7 @@
 //!   served over HTTP/2 streams and HTTP/1.1 alike.
 //! - `lwa`: Login With Amazon and the token store.
 //! - `capabilities`: the Capabilities API.
-//! - `control`: the control API.
+//! - `control`: the control API and the dashboard it serves at `/`.
 //! - `journal`: the record of every exchange.
 //! - `faults`: fault rules (when/then/times) and the byte-level socket shaping;
 //!   the HTTP/2 stream and frame actions live in `avs`.

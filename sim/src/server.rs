@@ -202,6 +202,7 @@ impl Sim {
                 a.plain
             ),
             format!("avs-sim: control listening on http://{}", a.control),
+            format!("avs-sim: dashboard http://{}/", a.control),
         ];
         for (name, addr) in &a.regions {
             lines.push(format!(

@@ -4,6 +4,8 @@
 
 mod alexa;
 mod asp;
+mod dashboard;
+mod journal_stream;
 pub mod registry;
 mod sns;
 mod sns_topics;
@@ -73,6 +75,7 @@ pub fn router(state: Arc<State>) -> Router {
         .merge(asp::router())
         .merge(sns_topics::router())
         .merge(sns::router())
+        .merge(dashboard::router())
         .fallback(|req: axum::extract::Request| async move {
             (
                 StatusCode::NOT_FOUND,
@@ -179,13 +182,7 @@ async fn journal(
             })
             .transpose()
     };
-    let face = match params.get("face") {
-        Some(f) => Some(
-            serde_json::from_value::<Face>(json!(f))
-                .map_err(|_| ControlError::BadRequest(format!("unknown face {f:?}")))?,
-        ),
-        None => None,
-    };
+    let face = face_param(params.get("face"))?;
     let query = Query {
         device: params.get("device").cloned(),
         face,
@@ -206,6 +203,17 @@ async fn journal(
         "latest": state.journal.latest(),
         "evicted": state.journal.evicted(),
     })))
+}
+
+/// A `face` query parameter: absent (or empty) is every face; an unknown
+/// name is a 400.
+fn face_param(face: Option<&String>) -> Result<Option<Face>, ControlError> {
+    match face.filter(|f| !f.is_empty()) {
+        Some(f) => serde_json::from_value::<Face>(json!(f))
+            .map(Some)
+            .map_err(|_| ControlError::BadRequest(format!("unknown face {f:?}"))),
+        None => Ok(None),
+    }
 }
 
 async fn scenarios(AxState(state): AxState<Arc<State>>) -> Json<Value> {

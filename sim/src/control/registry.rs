@@ -1,6 +1,9 @@
 //! The smart home registry on the control API: what Alexa knows of a
 //! user's home, and whether the user's skill is enabled.
 //!
+//! - `GET /api/smarthome/users` → `{"users": [...]}`: every declared user
+//!   with its skill, whether the skill is enabled, and how many endpoints
+//!   the registry holds for it (the dashboard's list).
 //! - `GET /api/smarthome/users/{user}/endpoints` → the registry: each
 //!   endpoint with its declaration, source and last reported state, and the
 //!   directives still waiting for a deferred answer.
@@ -26,6 +29,7 @@ use std::sync::Arc;
 /// The registry routes, merged into the control router.
 pub fn router() -> Router<Arc<State>> {
     Router::new()
+        .route("/api/smarthome/users", get(users))
         .route("/api/smarthome/users/{user}/endpoints", get(endpoints))
         .route("/api/smarthome/users/{user}", put(set_enabled))
 }
@@ -39,6 +43,24 @@ fn declared(state: &State, user: &str) -> Result<(), ControlError> {
             "unknown user {user:?}: users are declared in [[users]]"
         )))
     }
+}
+
+async fn users(AxState(state): AxState<Arc<State>>) -> Json<Value> {
+    let users: Vec<Value> = state
+        .config
+        .users
+        .iter()
+        .map(|u| {
+            let home = state.smarthome.registry.snapshot(&u.id);
+            json!({
+                "user": u.id,
+                "skill": u.skill,
+                "enabled": state.smarthome.is_enabled(&u.id),
+                "endpoints": home["endpoints"].as_array().map_or(0, Vec::len),
+            })
+        })
+        .collect();
+    Json(json!({ "users": users }))
 }
 
 async fn endpoints(AxState(state): AxState<Arc<State>>, Path(user): Path<String>) -> Result<Json<Value>, ControlError> {

@@ -305,6 +305,24 @@ impl Journal {
             .collect()
     }
 
+    /// The cursor (a `since`) after which the newest `n` entries matching
+    /// `q` (its own `since` included) begin: streaming from it shows the
+    /// recent past without replaying the whole ring. `q.since` when fewer match.
+    pub fn tail_since(&self, q: &Query, n: usize) -> Option<u64> {
+        if n == 0 {
+            return Some(self.latest().max(q.since.unwrap_or(0)));
+        }
+        let ring = self.ring.lock();
+        let start = ring
+            .entries
+            .iter()
+            .rev()
+            .filter(|e| q.matches(e))
+            .nth(n - 1)
+            .map(|e| e.id - 1);
+        start.map(|s| s.max(q.since.unwrap_or(0))).or(q.since)
+    }
+
     /// One entry by id, if still held.
     pub fn get(&self, id: u64) -> Option<Arc<Entry>> {
         let ring = self.ring.lock();
@@ -435,6 +453,28 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(j.query(&q)[0].summary, "c");
+    }
+
+    #[test]
+    fn tail_since_starts_before_the_newest_n_matches() {
+        let j = Journal::new(100);
+        for i in 0..10 {
+            let device = if i % 2 == 0 { "even" } else { "odd" };
+            j.record(Record::new(Face::Avs, Kind::Request, format!("r{i}")).device(device));
+        }
+        let even = Query {
+            device: Some("even".into()),
+            ..Default::default()
+        };
+        // Even entries are ids 1, 3, 5, 7, 9: the newest two start after 6.
+        assert_eq!(j.tail_since(&even, 2), Some(6));
+        assert_eq!(j.tail_since(&even, 50), None, "fewer than asked: from the start");
+        assert_eq!(j.tail_since(&even, 0), Some(10), "none: only new ones");
+        let later = Query {
+            since: Some(8),
+            ..even.clone()
+        };
+        assert_eq!(j.tail_since(&later, 3), Some(8), "never before the query's own since");
     }
 
     #[test]
