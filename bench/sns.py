@@ -5,7 +5,11 @@ delivering Notifications of M publishes to the same local HTTP/1.1 receiver
 
 Publishing is boto3 against both (avs-sim's Query API on its plain listener,
 moto_server), from several publisher threads, PublishBatch of 10 by default
-(`--batch 1` for Publish). The figure is deliveries counted at the receiver
+(`--batch 1` for Publish), spread over `--topics` topics (default 8) with one
+subscription each, the same on both servers: avs-sim delivers each
+subscription's queue in order and bounds it at 1,000 messages (overflow is
+dead-lettered), so one topic would measure a queue, not the server, once
+publishing outruns delivery. The figure is deliveries counted at the receiver
 divided by the time from the first publish to the last delivery. The
 subscription is made with boto3's Subscribe; the receiver confirms it by
 GETting the SubscribeURL (avs-sim's points at its TLS listener: the receiver
@@ -15,7 +19,7 @@ example string), so its side does no RSA; avs-sim signs every Notification.
 The script makes a venv under target/bench-venv with moto[server] and boto3
 and re-runs itself with it.
 
-Usage: bench/sns.py [--m 5000] [--threads 4] [--batch 10] [--runs 3] [--quick]
+Usage: bench/sns.py [--m 5000] [--threads 4] [--batch 10] [--topics 8] [--runs 3] [--quick]
 """
 import os, subprocess, sys
 
@@ -72,26 +76,28 @@ def free_port():
 class Target:
     """One SNS server with a topic per signature version subscribed by the receiver."""
 
-    def __init__(self, name, endpoint, receiver):
+    def __init__(self, name, endpoint, receiver, topics):
         self.name, self.endpoint, self.receiver = name, endpoint, receiver
         self.topics = {}
         sns = client(endpoint)
         for version in ("1", "2"):
-            arn = sns.create_topic(Name=f"bench-v{version}")["TopicArn"]
-            sns.set_topic_attributes(TopicArn=arn, AttributeName="SignatureVersion", AttributeValue=version)
-            before = counts(receiver)["confirmed"]
-            sub = sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=f"{receiver}/{name}/v{version}",
-                                ReturnSubscriptionArn=True)["SubscriptionArn"]
-            if name == "avs-sim":  # pending until the receiver GETs the SubscribeURL
-                wait_for(lambda: counts(receiver)["confirmed"] > before, 20, "the subscription's confirmation")
-                wait_for(lambda: any(s["SubscriptionArn"] == sub and "pending" not in s["SubscriptionArn"]
-                                     for s in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]),
-                         20, "a confirmed subscription")
-            self.topics[version] = arn
+            self.topics[version] = []
+            for k in range(topics):
+                arn = sns.create_topic(Name=f"bench-v{version}-{k}")["TopicArn"]
+                sns.set_topic_attributes(TopicArn=arn, AttributeName="SignatureVersion", AttributeValue=version)
+                before = counts(receiver)["confirmed"]
+                sub = sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=f"{receiver}/{name}/v{version}/{k}",
+                                    ReturnSubscriptionArn=True)["SubscriptionArn"]
+                if name == "avs-sim":  # pending until the receiver GETs the SubscribeURL
+                    wait_for(lambda: counts(receiver)["confirmed"] > before, 20, "the subscription's confirmation")
+                    wait_for(lambda: any(s["SubscriptionArn"] == sub and "pending" not in s["SubscriptionArn"]
+                                         for s in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]),
+                             20, "a confirmed subscription")
+                self.topics[version].append(arn)
 
     def run(self, version, m, threads, batch, deadline_s):
         """Publish m messages; deliveries/s at the receiver, first publish to last delivery."""
-        arn = self.topics[version]
+        arns = self.topics[version]
         reset(self.receiver)
         per = [m // threads + (1 if i < m % threads else 0) for i in range(threads)]
         clients = [client(self.endpoint) for _ in range(threads)]
@@ -99,8 +105,10 @@ class Target:
 
         def publish(sns, n, t):
             try:
-                i = 0
+                i, j = 0, 0
                 while i < n:
+                    arn = arns[(t + j) % len(arns)]
+                    j += 1
                     k = min(batch, n - i)
                     if batch == 1:
                         sns.publish(TopicArn=arn, Message=f"bench message {t}-{i}")
@@ -128,7 +136,8 @@ class Target:
         c = counts(self.receiver)
         got = delivered(c)
         if got < m:
-            raise RuntimeError(f"{self.name}: {got} of {m} notifications delivered within {deadline_s} s")
+            raise RuntimeError(f"{self.name}: {got} of {m} notifications delivered within {deadline_s} s "
+                               "(avs-sim queues 1,000 messages per subscription, then dead-letters: more --topics?)")
         b.log(f"    {self.name} v{version}: published in {published - start:.2f} s "
               f"({m / (published - start):,.0f}/s), last delivery {c['last_unix'] - start:.2f} s after the first publish")
         return got / (c["last_unix"] - start)
@@ -139,6 +148,8 @@ def main():
     ap.add_argument("--m", type=int, default=5000, help="publishes per run")
     ap.add_argument("--threads", type=int, default=4, help="publisher threads")
     ap.add_argument("--batch", type=int, default=10, help="messages per PublishBatch (1: Publish)")
+    ap.add_argument("--topics", type=int, default=8,
+                    help="topics per signature version, one subscription each; publishes are spread over them")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--deadline", type=float, default=300, help="seconds to wait for all deliveries")
     ap.add_argument("--quick", action="store_true", help="500 publishes, for a try")
@@ -156,12 +167,14 @@ def main():
     try:
         wait_for(lambda: _up(moto_url), 30, "moto_server")
         rurl = receiver.urls["receiver"]
-        targets = [Target("moto", moto_url, rurl), Target("avs-sim", sim.urls["plain"], rurl)]
+        if a.m / a.topics > 900:
+            b.log(f"warning: ~{a.m // a.topics} messages per subscription; avs-sim queues 1,000 per subscription")
+        targets = [Target("moto", moto_url, rurl, a.topics), Target("avs-sim", sim.urls["plain"], rurl, a.topics)]
         for version in ("1", "2"):
             figs = b.interleave(a.runs, [(t.name, (lambda t=t: t.run(version, a.m, a.threads, a.batch, a.deadline)))
                                          for t in targets])
             b.report(f"SNS deliveries/s, SignatureVersion {version} ({a.m} publishes, {a.threads} boto3 threads, "
-                     f"batch {a.batch}, one HTTP subscriber)", "deliveries/s", figs, "moto", target=20)
+                     f"batch {a.batch}, {a.topics} topics, one subscription each, one receiver)", "deliveries/s", figs, "moto", target=20)
     finally:
         for s in (sim, receiver):
             s.stop()

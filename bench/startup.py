@@ -11,7 +11,7 @@ it answers 200, so the figure includes the first request being served.
 
 Usage: bench/startup.py [--runs 10]
 """
-import argparse, os, re, socket, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as b
 
@@ -49,6 +49,7 @@ def sim_start(certs):
     finally:
         proc.terminate()
         proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def baseline_start():
@@ -73,7 +74,14 @@ def main():
     b.log(b.machine())
     present = os.path.join(tempfile.mkdtemp(prefix="avs-sim-bench-certs-"), "certs")
     sim_start(present)  # makes the certificates the "present" runs reuse
-    fresh = lambda: sim_start(os.path.join(tempfile.mkdtemp(prefix="avs-sim-bench-certs-"), "certs"))
+
+    def fresh():
+        top = tempfile.mkdtemp(prefix="avs-sim-bench-certs-")
+        try:
+            return sim_start(os.path.join(top, "certs"))
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
+
     figs = b.interleave(a.runs, [("bare baseline", baseline_start), ("avs-sim, certs present", lambda: sim_start(present)),
                                  ("avs-sim, certs absent", fresh)])
     b.report("start-up, exec to /healthz 200 (baseline: exec to listening)", "ms", figs, "bare baseline",
