@@ -13,8 +13,10 @@ publishing outruns delivery. The figure is deliveries counted at the receiver
 divided by the time from the first publish to the last delivery. The
 subscription is made with boto3's Subscribe; the receiver confirms it by
 GETting the SubscribeURL (avs-sim's points at its TLS listener: the receiver
-trusts certs/ca.pem). moto signs nothing (its Signature field is a fixed
-example string), so its side does no RSA; avs-sim signs every Notification.
+trusts certs/ca.pem). Both sign every Notification with RSA: moto (5.2)
+always with SignatureVersion 2 whatever the topic says (and it makes a signing
+certificate per message), delivering synchronously inside Publish; avs-sim
+with the topic's version, delivering from its queues.
 
 The script makes a venv under target/bench-venv with moto[server] and boto3
 and re-runs itself with it.
