@@ -103,7 +103,7 @@ class Direct:
             res = self.call("GET", f"/api/journal?device={TOKEN}&since={self.since}&wait=5s")
             for e in res["entries"]:
                 self.since = max(self.since, e["id"])
-                if name in json.dumps(e.get("summary", "")):
+                if e.get("summary") == name:  # an event is journaled with its Namespace.Name
                     return e
         raise RuntimeError(f"no {name} within {deadline_s} s")
 
