@@ -150,3 +150,25 @@ def machine():
             if line.startswith("MemTotal:"):
                 mem_kib = int(line.split()[1])
     return f"{os.cpu_count()} cores, {mem_kib / 1048576:.1f} GiB, Linux {os.uname().release}"
+
+
+def h2load(url, n, c, m, headers=(), data=None, threads=1):
+    """Run h2load against url (POST `data`, a file, when given); returns req/s.
+    Fails unless every request finished with a 2xx: a fast error is no figure."""
+    need_apt("h2load", "nghttp2-client")
+    args = ["h2load", "-n", str(n), "-c", str(c), "-m", str(m), "-t", str(threads)]
+    for h in headers:
+        args += ["-H", h]
+    if data:
+        args += ["-d", data]
+    out = subprocess.run(args + [url], capture_output=True, text=True).stdout
+    rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if not rate or not codes or int(codes.group(1)) != n:
+        raise RuntimeError(f"h2load against {url}: not every request answered 2xx:\n{out}")
+    return float(rate.group(1))
+
+
+def baseline_server(kind, *flags, names=None):
+    """bench-baseline KIND on port 0 (see bench/baseline/src/main.rs)."""
+    return Server([BASELINE, kind, "--listen", "127.0.0.1:0", *flags], names=names or (kind,))
