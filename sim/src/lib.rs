@@ -44,6 +44,7 @@ pub mod faults;
 pub mod health;
 pub mod healthcheck;
 pub mod journal;
+pub mod load;
 pub mod lwa;
 pub mod public;
 pub mod scenario;

@@ -4,6 +4,7 @@
 
 mod alexa;
 mod asp;
+mod broadcast;
 pub mod registry;
 mod sns;
 mod sns_topics;
@@ -69,6 +70,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/scenarios/run", post(run_scenario))
         .route("/api/scenarios/{run}", get(scenario_run))
         .merge(alexa::router())
+        .merge(broadcast::router())
         .merge(registry::router())
         .merge(asp::router())
         .merge(sns_topics::router())
