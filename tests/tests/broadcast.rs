@@ -128,11 +128,26 @@ async fn bad_bodies_are_refused_naming_the_problem() {
     let sim = TestSim::start(|_| {}).await;
     let too_many: Vec<String> = (0..100_001).map(|i| format!("d{i}")).collect();
     let cases = [
-        (json!({"name": "X", "namespace": "Y", "devices": ["a"], "prefix": "a"}), "not both"),
-        (json!({"name": "X", "namespace": "Y", "devices": "a"}), "devices must be an array"),
-        (json!({"name": "X", "namespace": "Y", "devices": [7]}), "non-empty strings"),
-        (json!({"name": "X", "namespace": "Y", "prefix": 7}), "prefix must be a string"),
-        (json!({"name": "X", "namespace": "Y", "devices": too_many}), "at most 100000"),
+        (
+            json!({"name": "X", "namespace": "Y", "devices": ["a"], "prefix": "a"}),
+            "not both",
+        ),
+        (
+            json!({"name": "X", "namespace": "Y", "devices": "a"}),
+            "devices must be an array",
+        ),
+        (
+            json!({"name": "X", "namespace": "Y", "devices": [7]}),
+            "non-empty strings",
+        ),
+        (
+            json!({"name": "X", "namespace": "Y", "prefix": 7}),
+            "prefix must be a string",
+        ),
+        (
+            json!({"name": "X", "namespace": "Y", "devices": too_many}),
+            "at most 100000",
+        ),
         (json!({"name": "X"}), "namespace must be a non-empty string"),
         (json!([1, 2]), "body must be a JSON object"),
     ];

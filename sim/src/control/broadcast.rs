@@ -258,11 +258,27 @@ mod tests {
             target_of(json!({"devices": ["a", "b"]})),
             Ok(Target::Ids(vec!["a".into(), "b".into()]))
         );
-        assert!(target_of(json!({"devices": ["a"], "prefix": "a"})).unwrap_err().contains("not both"));
+        assert!(
+            target_of(json!({"devices": ["a"], "prefix": "a"}))
+                .unwrap_err()
+                .contains("not both")
+        );
         assert!(target_of(json!({"devices": "a"})).unwrap_err().contains("array"));
-        assert!(target_of(json!({"devices": [1]})).unwrap_err().contains("non-empty strings"));
-        assert!(target_of(json!({"devices": [""]})).unwrap_err().contains("non-empty strings"));
-        assert!(target_of(json!({"prefix": 3})).unwrap_err().contains("prefix must be a string"));
+        assert!(
+            target_of(json!({"devices": [1]}))
+                .unwrap_err()
+                .contains("non-empty strings")
+        );
+        assert!(
+            target_of(json!({"devices": [""]}))
+                .unwrap_err()
+                .contains("non-empty strings")
+        );
+        assert!(
+            target_of(json!({"prefix": 3}))
+                .unwrap_err()
+                .contains("prefix must be a string")
+        );
         let many: Vec<String> = (0..=MAX_IDS).map(|i| i.to_string()).collect();
         assert!(target_of(json!({ "devices": many })).unwrap_err().contains("at most"));
     }

@@ -152,7 +152,12 @@ impl Transport {
 
     /// Send a bodiless request and return the response head with its body
     /// stream unread (a load generator holds thousands of downchannels).
-    pub async fn open(&mut self, method: Method, path: &str, token: &str) -> anyhow::Result<http::Response<h2::RecvStream>> {
+    pub async fn open(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: &str,
+    ) -> anyhow::Result<http::Response<h2::RecvStream>> {
         let req = self.request(method, path, token, None);
         let (resp, _) = self.send.clone().ready().await?.send_request(req, true)?;
         Ok(resp.await?)

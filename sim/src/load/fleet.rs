@@ -88,7 +88,9 @@ impl Fleet {
     /// Devices currently held (connected and not dropped since).
     pub fn holding(&self) -> usize {
         let dropped = self.shared.dropped.load(Ordering::Relaxed);
-        self.events.len().saturating_sub(usize::try_from(dropped).unwrap_or(usize::MAX))
+        self.events
+            .len()
+            .saturating_sub(usize::try_from(dropped).unwrap_or(usize::MAX))
     }
 
     /// Hold for `--hold`, handing out `--events-per-second` round-robin.

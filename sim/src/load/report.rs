@@ -144,10 +144,7 @@ impl Report {
     /// Every device held, and every broadcast delivered to every held device.
     pub fn complete(&self) -> bool {
         let all_held = self.connect.held == self.devices as usize;
-        let all_delivered = self
-            .broadcasts
-            .as_ref()
-            .is_none_or(|b| b.delivered >= b.expected);
+        let all_delivered = self.broadcasts.as_ref().is_none_or(|b| b.delivered >= b.expected);
         all_held && all_delivered
     }
 
@@ -189,7 +186,14 @@ impl Report {
         if let Some(b) = &self.broadcasts {
             println!(
                 "load: {} broadcasts: delivered {}/{} (queued {}), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (POST p50 {:.1} ms)",
-                b.broadcasts, b.delivered, b.expected, b.queued, b.latency_ms.p50, b.latency_ms.p99, b.latency_ms.max, b.post_ms.p50
+                b.broadcasts,
+                b.delivered,
+                b.expected,
+                b.queued,
+                b.latency_ms.p50,
+                b.latency_ms.p99,
+                b.latency_ms.max,
+                b.post_ms.p50
             );
         }
         if let Some(e) = &self.events {
