@@ -9,6 +9,7 @@ and once all N are held, and divides the growth by N. Runs are interleaved
 (avs-sim, baseline, avs-sim, ...); medians and the ratio are printed per N.
 
 Usage: bench/devices.py [--devices 10000,19000] [--runs 3] [--rate 2000] [--no-baseline] [--no-build]
+                        [--baseline-bin PATH]
 Needs: cargo (release builds), python3. 19,000 devices need an open-file
 limit above 19,064 in both processes: the script raises its soft limit to
 the hard one (the children inherit it).
@@ -42,7 +43,7 @@ def held_figure(server, url, devices, rate, label):
         r = load(url, server.pid, devices, rate)
     c = r["connect"]
     b.log(f"    {label}: held {c['held']}/{devices} in {c['secondsToHoldAll']:.2f} s "
-          f"({c['devicesPerSecond']:,.0f}/s), failed {c['failed']} {c['failures']['first'][:2]}, "
+          f"({c['devicesPerSecond']:,.0f}/s), failed {c['failed']} {c['failures']['first'][:2]}, retried {c['retries']}, "
           f"RSS {r['rssBeforeKib']} -> {r['rssHeldKib']} KiB, load client {r['clientRssKib']} KiB")
     if c["held"] != devices:
         b.log(f"    {label}: WARNING only {c['held']} of {devices} held; the figure is per held device")
@@ -55,8 +56,9 @@ def sim_run(devices, rate):
 
 
 def baseline_run(devices, rate):
-    server = b.Server([b.BASELINE, "downchannel", "--listen", "127.0.0.1:0"], names=("plain",))
-    return held_figure(server, server.urls["plain"], devices, rate, "bare axum")
+    # Its one listener line names it `downchannel` (or `plain`): take the first.
+    server = b.Server([b.BASELINE, "downchannel", "--listen", "127.0.0.1:0"])
+    return held_figure(server, next(iter(server.urls.values())), devices, rate, "bare axum")
 
 
 def main():
@@ -66,7 +68,9 @@ def main():
     ap.add_argument("--rate", type=float, default=2000, help="connections per second")
     ap.add_argument("--no-baseline", action="store_true", help="measure avs-sim only")
     ap.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
+    ap.add_argument("--baseline-bin", default=b.BASELINE, help="the bench-baseline binary")
     a = ap.parse_args()
+    b.BASELINE = a.baseline_bin
     counts = [int(x) for x in a.devices.split(",") if x]
     if not a.no_build:
         b.build(sim=True, baseline=not a.no_baseline)

@@ -23,6 +23,9 @@ pub struct Shared {
     /// Devices whose downchannel or connection ended while held, with the first reason.
     pub dropped: AtomicU64,
     pub first_drop: parking_lot::Mutex<Option<String>>,
+    /// Setups retried after a transient failure, with the first reason.
+    pub retries: AtomicU64,
+    pub first_retry: parking_lot::Mutex<Option<String>>,
     /// Events sent during the hold: answered 2xx, or not.
     pub events_ok: AtomicU64,
     pub events_failed: AtomicU64,
@@ -33,6 +36,9 @@ pub struct Shared {
 pub struct Failure {
     pub step: &'static str,
     pub reason: String,
+    /// A transport error (reset, refused, timed out), worth a retry as the
+    /// SDK would reconnect; an unexpected status is not.
+    pub transient: bool,
 }
 
 impl Failure {
@@ -40,6 +46,15 @@ impl Failure {
         move |e| Failure {
             step,
             reason: format!("{e:#}"),
+            transient: true,
+        }
+    }
+
+    fn answered(step: &'static str, status: u16) -> Failure {
+        Failure {
+            step,
+            reason: format!("answered {status}"),
+            transient: false,
         }
     }
 }
@@ -68,10 +83,7 @@ pub async fn connect(shared: &Shared, token: String) -> Result<Connected, Failur
         .await
         .map_err(Failure::at("downchannel"))?;
     if resp.status() != 200 {
-        return Err(Failure {
-            step: "downchannel",
-            reason: format!("answered {}", resp.status().as_u16()),
-        });
+        return Err(Failure::answered("downchannel", resp.status().as_u16()));
     }
     let downchannel = match boundary_of(resp.headers()) {
         Some(b) => Held::Parts(Downchannel::new(resp.into_body(), &b)),
@@ -81,10 +93,7 @@ pub async fn connect(shared: &Shared, token: String) -> Result<Connected, Failur
         .await
         .map_err(Failure::at("SynchronizeState"))?;
     if !(200..300).contains(&status) {
-        return Err(Failure {
-            step: "SynchronizeState",
-            reason: format!("answered {status}"),
-        });
+        return Err(Failure::answered("SynchronizeState", status));
     }
     Ok(Connected {
         transport,

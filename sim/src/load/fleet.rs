@@ -15,6 +15,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 /// backlogged instead of queueing it (the device is still sending one).
 const EVENT_QUEUE: usize = 4;
 
+/// Tries to set one device up (a first one and two retries).
+const SETUP_ATTEMPTS: usize = 3;
+
 /// How often the event generator hands out events.
 const EVENT_TICK: Duration = Duration::from_millis(10);
 
@@ -45,6 +48,8 @@ impl Fleet {
             stop: stop_rx,
             dropped: Default::default(),
             first_drop: Default::default(),
+            retries: Default::default(),
+            first_retry: Default::default(),
             events_ok: Default::default(),
             events_failed: Default::default(),
         });
@@ -82,6 +87,8 @@ impl Fleet {
             seconds_to_hold_all: seconds,
             devices_per_second: if seconds > 0.0 { held as f64 / seconds } else { 0.0 },
             failures,
+            retries: self.shared.retries.load(Ordering::Relaxed),
+            first_retry: self.shared.first_retry.lock().clone(),
         }
     }
 
@@ -147,6 +154,26 @@ impl Fleet {
     }
 }
 
+/// Set a device up, retrying transient failures as the SDK reconnects
+/// (its backoff: 0.25 s, 1 s, ... ±50 %), at most `SETUP_ATTEMPTS` times.
+async fn setup(shared: &Shared, token: String) -> Result<device::Connected, Failure> {
+    let mut attempt = 0;
+    loop {
+        match device::connect(shared, token.clone()).await {
+            Err(f) if f.transient && attempt + 1 < SETUP_ATTEMPTS => {
+                shared.retries.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .first_retry
+                    .lock()
+                    .get_or_insert_with(|| format!("{}: {}", f.step, f.reason));
+                tokio::time::sleep(crate::device::backoff(attempt)).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Start device n at `start + (n-1)/rate`, each setup holding a permit.
 async fn pace(args: LoadArgs, shared: Arc<Shared>, tx: mpsc::Sender<Outcome>) {
     let permits = Arc::new(Semaphore::new(args.concurrency as usize));
@@ -159,7 +186,7 @@ async fn pace(args: LoadArgs, shared: Arc<Shared>, tx: mpsc::Sender<Outcome>) {
         };
         let (shared, tx, token, limit) = (shared.clone(), tx.clone(), args.token(n), args.setup_timeout);
         tokio::spawn(async move {
-            let setup = tokio::time::timeout(limit, device::connect(&shared, token)).await;
+            let setup = tokio::time::timeout(limit, setup(&shared, token)).await;
             drop(permit);
             let connected = match setup {
                 Ok(Ok(c)) => c,
@@ -168,6 +195,7 @@ async fn pace(args: LoadArgs, shared: Arc<Shared>, tx: mpsc::Sender<Outcome>) {
                     let f = Failure {
                         step: "setup",
                         reason: format!("not done within {limit:?}"),
+                        transient: true,
                     };
                     return drop(tx.send(Err(f)).await);
                 }

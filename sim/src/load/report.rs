@@ -42,6 +42,9 @@ pub struct ConnectReport {
     pub seconds_to_hold_all: f64,
     pub devices_per_second: f64,
     pub failures: Failures,
+    /// Setups retried after a transient failure (reset, refused), and the first reason.
+    pub retries: u64,
+    pub first_retry: Option<String>,
 }
 
 /// Failures counted by step and reason, the first few kept whole.
@@ -174,6 +177,13 @@ impl Report {
             println!("load: warning: {w}");
         }
         println!("load: failures: {}", c.failed);
+        if c.retries > 0 {
+            println!(
+                "load: setups retried: {} (first: {})",
+                c.retries,
+                c.first_retry.as_deref().unwrap_or("?")
+            );
+        }
         for (reason, n) in &c.failures.by_reason {
             println!("load:   {n} × {reason}");
         }
@@ -255,6 +265,7 @@ mod tests {
             f.add(&Failure {
                 step: "connect",
                 reason: format!("reason {i}"),
+                transient: true,
             });
         }
         assert_eq!(f.total, 40);
