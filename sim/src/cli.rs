@@ -48,6 +48,13 @@ pub enum Command {
     Check(CheckArgs),
     /// A reference AVS device that behaves like the AVS Device SDK.
     Device(crate::device::DeviceArgs),
+    /// A load generator: many devices in one process (one HTTP/2 connection,
+    /// downchannel and SynchronizeState each), reporting connect rate, the
+    /// server's memory per held device (--server-pid) and broadcast delivery
+    /// latency (--control, --broadcasts).
+    ///
+    /// Exit codes: 0 every device held and every broadcast delivered, 1 otherwise, 2 invalid arguments.
+    Load(crate::load::LoadArgs),
     /// Print a shell completion script (e.g. `avs-sim completions bash > /etc/bash_completion.d/avs-sim`).
     Completions {
         #[arg(value_enum)]
@@ -162,6 +169,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Device(args) => crate::device::main(args),
+        Command::Load(args) => crate::load::main(args),
         Command::Health(args) => health(args),
     }
 }

@@ -26,6 +26,8 @@
 //! - `asp`: Smart Properties events (automations, skill failures,
 //!   subscription activations) published to an SNS topic.
 //! - `device`: the reference device (`avs-sim device`), an AVS Device SDK look-alike.
+//! - `load`: `avs-sim load`, many devices in one process for the benchmarks
+//!   (devices held, server RSS per device, broadcast delivery latency).
 //! - `state`: what the faces share.
 //! - `clock`, `duration`: time, read in one place; durations as strings.
 
@@ -44,6 +46,7 @@ pub mod faults;
 pub mod health;
 pub mod healthcheck;
 pub mod journal;
+pub mod load;
 pub mod lwa;
 pub mod public;
 pub mod scenario;

@@ -4,6 +4,7 @@
 
 mod alexa;
 mod asp;
+mod broadcast;
 mod dashboard;
 mod journal_stream;
 pub mod registry;
@@ -71,6 +72,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/scenarios/run", post(run_scenario))
         .route("/api/scenarios/{run}", get(scenario_run))
         .merge(alexa::router())
+        .merge(broadcast::router())
         .merge(registry::router())
         .merge(asp::router())
         .merge(sns_topics::router())

@@ -7,7 +7,7 @@
 //! - this file: arguments, the reconnect loop with the SDK's backoff.
 
 mod session;
-mod transport;
+pub(crate) mod transport;
 
 use clap::ValueEnum;
 use std::process::ExitCode;

@@ -7,6 +7,28 @@ use http::{Method, Request};
 use rustls_pki_types::pem::PemObject;
 use std::sync::Arc;
 
+/// Whether `url` is reached over TLS (https://, unless `h2c`).
+pub fn uses_tls(url: &str, h2c: bool) -> anyhow::Result<bool> {
+    let uri: http::Uri = url.parse()?;
+    Ok(uri.scheme_str() != Some("http") && !h2c)
+}
+
+/// A TLS client config offering ALPN h2 and trusting `ca` (PEM) only.
+pub fn client_config(ca: Option<&std::path::Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = ca {
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
+            roots.add(cert?)?;
+        }
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// A connected transport.
 pub struct Transport {
     send: SendRequest<Bytes>,
@@ -25,33 +47,39 @@ pub struct Answer {
 impl Transport {
     /// Connect to `url` (https:// → TLS + ALPN h2; http:// or `h2c` → prior knowledge).
     pub async fn connect(url: &str, ca: Option<&std::path::Path>, h2c: bool) -> anyhow::Result<Transport> {
+        let tls = if uses_tls(url, h2c)? {
+            Some(client_config(ca)?)
+        } else {
+            None
+        };
+        Transport::connect_with(url, tls.as_ref(), h2c).await
+    }
+
+    /// Connect with a TLS client config made once by `client_config` (a load
+    /// generator opening thousands of connections reads its CA file once);
+    /// `tls` is unused for h2c.
+    pub async fn connect_with(
+        url: &str,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+        h2c: bool,
+    ) -> anyhow::Result<Transport> {
         let uri: http::Uri = url.parse()?;
         let host = uri
             .host()
             .ok_or_else(|| anyhow::anyhow!("URL {url} has no host"))?
             .trim_matches(['[', ']'])
             .to_string();
-        let tls = uri.scheme_str() != Some("http") && !h2c;
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let wants_tls = uses_tls(url, h2c)?;
+        let port = uri.port_u16().unwrap_or(if wants_tls { 443 } else { 80 });
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
         tcp.set_nodelay(true)?;
         let authority = format!("{host}:{port}");
-        if !tls {
+        if !wants_tls {
             return Transport::handshake(tcp, authority, "http").await;
         }
-        let mut roots = rustls::RootCertStore::empty();
-        if let Some(ca) = ca {
-            for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
-                roots.add(cert?)?;
-            }
-        }
-        let mut config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        let config = tls.ok_or_else(|| anyhow::anyhow!("{url} needs TLS but no TLS config was given"))?;
         let name = rustls_pki_types::ServerName::try_from(host.clone())?;
-        let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        let stream = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name, tcp)
             .await?;
         anyhow::ensure!(
@@ -122,36 +150,42 @@ impl Transport {
         })
     }
 
+    /// Send a bodiless request and return the response head with its body
+    /// stream unread (a load generator holds thousands of downchannels).
+    pub async fn open(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: &str,
+    ) -> anyhow::Result<http::Response<h2::RecvStream>> {
+        let req = self.request(method, path, token, None);
+        let (resp, _) = self.send.clone().ready().await?.send_request(req, true)?;
+        Ok(resp.await?)
+    }
+
     /// Open the downchannel: its status and, on 200, a reader of its parts.
     pub async fn downchannel(&mut self, token: &str) -> anyhow::Result<(u16, Option<Downchannel>)> {
-        let req = self.request(Method::GET, "/v20160207/directives", token, None);
-        let (resp, _) = self.send.clone().ready().await?.send_request(req, true)?;
-        let resp = resp.await?;
+        let resp = self.open(Method::GET, "/v20160207/directives", token).await?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Ok((status, None));
         }
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        // Extract the boundary as the SDK does: up to the next `;`, unquoted as-is.
-        let boundary = ct
-            .find("boundary=")
-            .map(|i| ct[i + 9..].split(';').next().unwrap_or("").trim().to_string())
-            .ok_or_else(|| anyhow::anyhow!("downchannel content-type has no boundary: {ct}"))?;
-        Ok((
-            status,
-            Some(Downchannel {
-                body: resp.into_body(),
-                parser: Parser::new(&boundary),
-                current: None,
-                ready: Vec::new(),
-            }),
-        ))
+        let boundary = boundary_of(resp.headers()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "downchannel content-type has no boundary: {:?}",
+                resp.headers().get("content-type")
+            )
+        })?;
+        Ok((status, Some(Downchannel::new(resp.into_body(), &boundary))))
     }
+}
+
+/// The multipart boundary of a response, extracted as the SDK does: up to
+/// the next `;`, unquoted as-is.
+pub fn boundary_of(headers: &http::HeaderMap) -> Option<String> {
+    let ct = headers.get("content-type")?.to_str().ok()?;
+    let i = ct.find("boundary=")?;
+    Some(ct[i + 9..].split(';').next().unwrap_or("").trim().to_string())
 }
 
 /// Reads directive parts from the downchannel as they arrive.
@@ -163,6 +197,16 @@ pub struct Downchannel {
 }
 
 impl Downchannel {
+    /// A reader of the parts of a multipart body delimited by `boundary`.
+    pub fn new(body: h2::RecvStream, boundary: &str) -> Downchannel {
+        Downchannel {
+            body,
+            parser: Parser::new(boundary),
+            current: None,
+            ready: Vec::new(),
+        }
+    }
+
     /// The next part's body; `None` when the downchannel ends.
     pub async fn next(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
         loop {
