@@ -355,9 +355,13 @@ async fn serve_device(ctx: ConnCtx, tcp: TcpStream, peer: SocketAddr, tls: Optio
         return early_close(&ctx.state, &ctx.info, peer, "refused at accept by a fault rule".into());
     };
     let tcp = Shaped::new(tcp, shaping.clone());
+    // Each path boxed: a held connection's task is as big as its largest
+    // state, and unboxed the TLS, h2c and HTTP/1.1 paths made every held
+    // h2c connection carry ~10 KiB of futures it never uses (measured with
+    // size_of_val; bench/RESULTS.md).
     match tls {
-        Some(tls) => serve_tls(ctx, tcp, peer, tls, shaping).await,
-        None => serve_plain(ctx, tcp, peer, shaping).await,
+        Some(tls) => Box::pin(serve_tls(ctx, tcp, peer, tls, shaping)).await,
+        None => Box::pin(serve_plain(ctx, tcp, peer, shaping)).await,
     }
 }
 
@@ -489,9 +493,9 @@ where
     // Every opened connection gets its close journaled, even if this task panics or is dropped.
     let _close = crate::avs::connection::CloseGuard::new(&state, &conn);
     if h2 {
-        crate::avs::h2conn::serve(state, conn, io, tasks, router).await;
+        Box::pin(crate::avs::h2conn::serve(state, conn, io, tasks, router)).await;
     } else {
-        let why = crate::bridge::serve_http1(state.clone(), conn.clone(), io, router).await;
+        let why = Box::pin(crate::bridge::serve_http1(state.clone(), conn.clone(), io, router)).await;
         conn.journal_close(&state, why);
     }
 }

@@ -157,7 +157,7 @@ impl Record {
         self
     }
     pub fn body(mut self, body: Value) -> Record {
-        self.body = Body::value(body);
+        self.body = Body::compact(body);
         self
     }
     /// A body shared with the caller (e.g. an event's metadata text).

@@ -129,7 +129,12 @@ impl Signer {
             .to_pkcs8_der()
             .ok()
             .and_then(|doc| ring::rsa::KeyPair::from_pkcs8(doc.as_bytes()).ok());
-        Ok(Signer { key, fast, cert_pem, id })
+        Ok(Signer {
+            key,
+            fast,
+            cert_pem,
+            id,
+        })
     }
 
     /// The 32 hex digits in the certificate's file name.
