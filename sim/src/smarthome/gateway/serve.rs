@@ -185,7 +185,15 @@ fn record_request(
     let name = field(doc.map(|d| &d["event"]["header"]["name"]));
     let endpoint = field(doc.map(|d| &d["event"]["endpoint"]["endpointId"]));
     let correlation = field(doc.map(|d| &d["event"]["header"]["correlationToken"]));
+    // The message as it arrived, spliced into the entry's JSON text below:
+    // cloning the parsed tree and serialising it back was ~40% of a
+    // ChangeReport's instructions (callgrind, bench/RESULTS.md).
+    let verbatim = match (read, doc) {
+        (Read::Whole(bytes), Some(_)) => Some(bytes.clone()),
+        _ => None,
+    };
     let message = match (read, doc) {
+        (Read::Whole(_), Some(_)) => Value::Null, // spliced in verbatim
         (_, Some(doc)) => doc.clone(),
         (Read::Whole(bytes), None) => crate::public::body_for_journal(bytes),
         (Read::TooLarge { read, declared, .. }, _) => json!({
@@ -206,18 +214,41 @@ fn record_request(
         Some(u) => format!(" (user {u})"),
         None => " (no user)".to_string(),
     });
-    let mut record = Record::new(Face::Gateway, Kind::Request, summary).body(json!({
+    let mut head = json!({
         "user": user,
         "namespace": namespace,
         "name": name,
         "endpoint": endpoint,
         "correlationToken": correlation,
-        "message": message,
-    }));
+    });
+    let record = Record::new(Face::Gateway, Kind::Request, summary);
+    let mut record = match verbatim.and_then(|bytes| with_message(&head, &bytes)) {
+        Some(text) => record.shared_body(crate::journal::Body::json_text(text)),
+        None => {
+            head["message"] = message;
+            record.body(head)
+        }
+    };
     if let Some(c) = conn {
         record = record.connection(c.id);
     }
     state.journal.record(record)
+}
+
+/// The object `head` as JSON text with a last key `"message"` whose value is
+/// `raw`, the request body, which parsed as JSON (so the text stays valid).
+fn with_message(head: &Value, raw: &[u8]) -> Option<Bytes> {
+    let mut text = serde_json::to_vec(head).ok()?;
+    if text.pop() != Some(b'}') {
+        return None;
+    }
+    if text.len() > 1 {
+        text.push(b',');
+    }
+    text.extend_from_slice(br#""message":"#);
+    text.extend_from_slice(raw);
+    text.push(b'}');
+    Some(Bytes::from(text))
 }
 
 /// Every check, in the gateway's order, then the registry merge.
@@ -391,5 +422,26 @@ pub fn journal_faulted(
             "request": request_id,
         }));
         conn.journal(state, record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spliced entry is valid JSON holding the body as sent (its own
+    /// whitespace included) beside the summary fields.
+    #[test]
+    fn the_message_is_spliced_in_verbatim() {
+        let raw = br#"{ "event": {"header": {"name": "ChangeReport"}}, "n": [1, 2.5] }"#;
+        let head = json!({"user": "u", "name": "ChangeReport", "endpoint": null});
+        let text = with_message(&head, raw).unwrap();
+        let doc: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(doc["user"], "u");
+        assert_eq!(doc["endpoint"], Value::Null);
+        assert_eq!(doc["message"], serde_json::from_slice::<Value>(raw).unwrap());
+        let empty = with_message(&json!({}), b"[]").unwrap();
+        assert_eq!(&empty[..], br#"{"message":[]}"#);
+        assert!(with_message(&json!([1]), b"{}").is_none(), "only an object takes a key");
     }
 }
