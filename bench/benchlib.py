@@ -172,3 +172,18 @@ def h2load(url, n, c, m, headers=(), data=None, threads=1):
 def baseline_server(kind, *flags, names=None):
     """bench-baseline KIND on port 0 (see bench/baseline/src/main.rs)."""
     return Server([BASELINE, kind, "--listen", "127.0.0.1:0", *flags], names=names or (kind,))
+
+
+def h2load_args():
+    """The command line of the h2load benches (events, gateway)."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000, help="requests per run")
+    ap.add_argument("--c", type=int, default=100, help="h2load clients (connections)")
+    ap.add_argument("--m", type=int, default=10, help="concurrent streams per connection")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="10,000 requests, for a try")
+    a = ap.parse_args()
+    if a.quick:
+        a.n = 10_000
+    return a

@@ -11,7 +11,7 @@ Every answer must be 2xx (202) or the run fails.
 
 Usage: bench/gateway.py [--n 100000] [--c 100] [--m 10] [--runs 3] [--quick]
 """
-import argparse, json, os, sys, tempfile, urllib.request
+import json, os, sys, tempfile, urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as b
 
@@ -71,15 +71,7 @@ def post(url, doc):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=100_000, help="requests per run")
-    ap.add_argument("--c", type=int, default=100, help="h2load clients (connections)")
-    ap.add_argument("--m", type=int, default=10, help="concurrent streams per connection")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="10,000 requests, for a try")
-    a = ap.parse_args()
-    if a.quick:
-        a.n = 10_000
+    a = b.h2load_args()
     b.build(sim=True, baseline=True)
     b.log(b.machine())
     work = tempfile.mkdtemp(prefix="avs-sim-bench-gateway-")

@@ -16,6 +16,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long a test waits for anything before failing.
+/// The fenced code blocks of `lang` in a Markdown `text` after the heading
+/// `section` (up to the next `## ` heading): the README's examples, which
+/// tests run as written.
+pub fn readme_blocks(text: &str, section: &str, lang: &str) -> Vec<String> {
+    let start = text.find(section).unwrap_or_else(|| panic!("no section {section:?}"));
+    let rest = &text[start + section.len()..];
+    let rest = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    let fence = format!("```{lang}\n");
+    rest.split(fence.as_str())
+        .skip(1)
+        .map(|b| b[..b.find("```").expect("closed block")].to_string())
+        .collect()
+}
+
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
 /// A fresh directory under the system temp dir.

@@ -1,22 +1,11 @@
 //! The documentation says what the code does: examples load as written and
 //! the crate's layout names every module.
 
+use avs_sim_tests::readme_blocks as blocks;
 use std::path::PathBuf;
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-/// The fenced blocks of `lang` in `text` after the heading `section`.
-fn blocks(text: &str, section: &str, lang: &str) -> Vec<String> {
-    let start = text.find(section).unwrap_or_else(|| panic!("no section {section:?}"));
-    let rest = &text[start + section.len()..];
-    let rest = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
-    let fence = format!("```{lang}\n");
-    rest.split(fence.as_str())
-        .skip(1)
-        .map(|b| b[..b.find("```").expect("closed block")].to_string())
-        .collect()
 }
 
 #[test]

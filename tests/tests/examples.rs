@@ -7,6 +7,7 @@
 //! job passes and writes its JUnit), with `run --progress` checked on the way.
 
 use avs_sim::cli::{Cli, Command as Sub, ServeArgs};
+use avs_sim_tests::readme_blocks as blocks;
 use avs_sim_tests::{DEADLINE, binary};
 use clap::Parser;
 use serde_norway::Value;
@@ -308,18 +309,6 @@ async fn the_compose_commands_connect_without_docker() {
     .expect("the health check ends")
     .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-}
-
-/// The fenced blocks of `lang` after the heading `section`.
-fn blocks(text: &str, section: &str, lang: &str) -> Vec<String> {
-    let start = text.find(section).unwrap_or_else(|| panic!("no section {section:?}"));
-    let rest = &text[start + section.len()..];
-    let rest = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
-    let fence = format!("```{lang}\n");
-    rest.split(fence.as_str())
-        .skip(1)
-        .map(|b| b[..b.find("```").expect("closed block")].to_string())
-        .collect()
 }
 
 /// Split a command line as `sh` would for plain words and quotes (no
