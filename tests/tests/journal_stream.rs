@@ -139,6 +139,23 @@ async fn tail_starts_with_the_newest_matching_entries_or_only_new_ones() {
     sim.stop().await;
 }
 
+/// An EventSource reconnecting across a restart sends an id from the old
+/// run, beyond this run's newest entry: the stream starts over (with `tail`
+/// when asked) instead of waiting for ids this run has not reached.
+#[tokio::test]
+async fn a_last_event_id_from_an_earlier_run_starts_over() {
+    let sim = TestSim::start(|_| {}).await;
+    let ids: Vec<u64> = (0..3).map(|i| record(&sim, Face::Avs, "s", &format!("e{i}"))).collect();
+    let stale = (ids[2] + 1_000).to_string();
+    let mut all = SseReader::open(&sim, "?device=s", Some(&stale)).await;
+    assert_eq!(all.entry().await["id"], ids[0]);
+    let mut tail = SseReader::open(&sim, "?device=s&tail=1", Some(&stale)).await;
+    assert_eq!(tail.entry().await["id"], ids[2], "tail applies after a restart");
+    let new = record(&sim, Face::Avs, "s", "new");
+    assert_eq!(tail.entry().await["id"], new);
+    sim.stop().await;
+}
+
 /// More entries than one batch arrive whole and in order.
 #[tokio::test]
 async fn a_backlog_larger_than_a_batch_arrives_whole_and_in_order() {

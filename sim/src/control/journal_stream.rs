@@ -53,6 +53,11 @@ pub async fn stream(
         Some(v) => Some(parse_id("Last-Event-ID", v.to_str().unwrap_or("?"))?),
         None => params.get("since").map(|v| parse_id("since", v)).transpose()?,
     };
+    // An id beyond the newest entry was handed out by an earlier run of the
+    // simulator (an EventSource reconnecting across a restart): this run's
+    // ids start again at 1, so resume from the start, not from that id.
+    let restarted = since.is_some_and(|s| s > state.journal.latest());
+    let since = since.filter(|_| !restarted);
     let mut query = Query {
         device: params.get("device").filter(|d| !d.is_empty()).cloned(),
         face: super::face_param(params.get("face"))?,
@@ -62,7 +67,7 @@ pub async fn stream(
     // `tail=N`: start with the newest N matching entries, not the whole
     // ring (a resuming client's Last-Event-ID still says where it was).
     if let Some(tail) = params.get("tail").map(|v| parse_id("tail", v)).transpose()?
-        && !headers.contains_key("last-event-id")
+        && (restarted || !headers.contains_key("last-event-id"))
     {
         let n = usize::try_from(tail).unwrap_or(usize::MAX);
         query.since = state.journal.tail_since(&query, n);

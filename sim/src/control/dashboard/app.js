@@ -198,7 +198,7 @@ async function loadDevices() {
   const rows = (await Promise.all(list.map(deviceRows))).flat();
   const body = $("devices").tBodies[0];
   if (rows.length) body.replaceChildren(...rows);
-  else body.replaceChildren(wideRow("empty", 6, "No device yet: start one with avs-sim device --token kitchen --ca certs/ca.pem"));
+  else body.replaceChildren(wideRow("empty", 6, "No device yet: start one with target/release/avs-sim device --url https://127.0.0.1:8443 --token kitchen --ca certs/ca.pem (the AVS URL and CA that serve printed)"));
   const ids = list.map((d) => d.id);
   syncOptions($("filter-device"), ids, true);
   syncOptions($("composer-device"), ids, false);
