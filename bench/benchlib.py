@@ -187,3 +187,21 @@ def h2load_args():
     if a.quick:
         a.n = 10_000
     return a
+
+
+def h2load_versus(a, sim, base_h2c, base_tls, path, headers, data, title, detail, target):
+    """The h2load benches' body: h2c then TLS, the bare baseline and avs-sim
+    interleaved, each reported as "TITLE, h2c (h2load flags, DETAIL)" against
+    `target`; then avs-sim's RSS. Stops the three servers."""
+    try:
+        for label, sim_url, base_url in (("h2c", sim.urls["plain"], base_h2c.urls["events"]),
+                                         ("TLS", sim.urls["avs"], base_tls.urls["events"])):
+            run = lambda url: (lambda: h2load(url + path, a.n, a.c, a.m, headers, data))
+            figs = interleave(a.runs, [("bare hyper", run(base_url)), ("avs-sim", run(sim_url))])
+            report(f"{title}, {label} (h2load -n {a.n} -c {a.c} -m {a.m}, {detail})",
+                   "req/s", figs, "bare hyper", target=target)
+        print(f"avs-sim RSS after the runs: {sim.rss_kib():,} KiB")
+    finally:
+        for s in (sim, base_h2c, base_tls):
+            s.stop()
+    print(f"machine: {machine()}")

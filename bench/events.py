@@ -48,19 +48,8 @@ def main():
     base_h2c = b.baseline_server("events", names=("events",))
     base_tls = b.baseline_server("events", "--tls-cert", os.path.join(certs, "server.pem"),
                                  "--tls-key", os.path.join(certs, "server.key"), names=("events",))
-    path = "/v20160207/events"
-    try:
-        for label, sim_url, base_url in (("h2c", sim.urls["plain"], base_h2c.urls["events"]),
-                                         ("TLS", sim.urls["avs"], base_tls.urls["events"])):
-            run = lambda url: (lambda: b.h2load(url + path, a.n, a.c, a.m, headers, data))
-            figs = b.interleave(a.runs, [("bare hyper", run(base_url)), ("avs-sim", run(sim_url))])
-            b.report(f"events/s, {label} (h2load -n {a.n} -c {a.c} -m {a.m}, SynchronizeState, one token)",
-                     "req/s", figs, "bare hyper", target=0.8)
-        print(f"avs-sim RSS after the runs: {sim.rss_kib():,} KiB")
-    finally:
-        for s in (sim, base_h2c, base_tls):
-            s.stop()
-    print(f"machine: {b.machine()}")
+    b.h2load_versus(a, sim, base_h2c, base_tls, "/v20160207/events", headers, data,
+                    "events/s", "SynchronizeState, one token", target=0.8)
 
 
 if __name__ == "__main__":

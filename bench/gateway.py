@@ -94,17 +94,12 @@ def main():
             raise RuntimeError(f"AddOrUpdateReport answered {status}")
         # One report answered 202 before the clock starts: the endpoint is known, the token accepted.
         post(sim.urls["plain"] + "/v3/events", change_report())
-        for label, sim_url, base_url in (("h2c", sim.urls["plain"], base_h2c.urls["events"]),
-                                         ("TLS", sim.urls["avs"], base_tls.urls["events"])):
-            run = lambda url: (lambda: b.h2load(url + "/v3/events", a.n, a.c, a.m, headers, data))
-            figs = b.interleave(a.runs, [("bare hyper", run(base_url)), ("avs-sim", run(sim_url))])
-            b.report(f"gateway ChangeReports/s, {label} (h2load -n {a.n} -c {a.c} -m {a.m}, validation on)",
-                     "req/s", figs, "bare hyper", target=0.5)
-        print(f"avs-sim RSS after the runs: {sim.rss_kib():,} KiB")
-    finally:
+    except BaseException:
         for s in (sim, base_h2c, base_tls):
             s.stop()
-    print(f"machine: {b.machine()}")
+        raise
+    b.h2load_versus(a, sim, base_h2c, base_tls, "/v3/events", headers, data,
+                    "gateway ChangeReports/s", "validation on", target=0.5)
 
 
 if __name__ == "__main__":

@@ -208,3 +208,40 @@ async fn shutdown_ends_an_open_stream() {
         .expect("the simulator stops with a stream open");
     assert!(stream.next().await.is_none(), "the stream ended");
 }
+
+/// A client that opens the stream and never reads: the server writes only
+/// what the socket takes (batches of 64, no queue of its own), so recording
+/// goes on, other readers get live entries, and shutdown still ends it.
+#[tokio::test]
+async fn a_reader_that_never_reads_holds_up_nobody() {
+    use tokio::io::AsyncWriteExt;
+    let sim = TestSim::start(|_| {}).await;
+    let addr = sim
+        .control("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(format!("GET /api/journal/stream HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // ~12 MB of entries: far more than the socket buffers hold.
+    let filler = "x".repeat(4096);
+    for i in 0..3000 {
+        sim.handle.state.journal.record(
+            Record::new(Face::Avs, Kind::Request, format!("bulk {i}"))
+                .device("bulk")
+                .body(serde_json::json!({ "filler": filler })),
+        );
+    }
+    let mut live = SseReader::open(&sim, "?device=live&tail=0", None).await;
+    let id = record(&sim, Face::Avs, "live", "after the flood");
+    assert_eq!(live.entry().await["id"], id);
+    let health = sim.http.get(sim.control("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    tokio::time::timeout(DEADLINE * 3, sim.stop())
+        .await
+        .expect("shutdown ends the stalled stream too");
+    drop(stalled);
+}
